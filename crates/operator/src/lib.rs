@@ -1,0 +1,1 @@
+//! Windlass operator library.

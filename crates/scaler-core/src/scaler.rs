@@ -1,0 +1,50 @@
+//! The [`Scaler`] trait every trigger type implements, and what it returns.
+//!
+//! A scaler is built from its trigger's parameters alone (no I/O), so `windlass check` can ask
+//! it for its metric specs offline; it reaches its backend only in [`Scaler::sample`], through
+//! connections shared by every scaler that talks to the same backend with the same credentials.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::ScalerError;
+use crate::metric::{MetricName, MetricSpec};
+
+/// A request for the current value of one of a scaler's external metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleRequest<'a> {
+    /// The full metric name, as returned in [`Scaler::metric_specs`].
+    pub metric: &'a MetricName,
+    /// The time the sample is taken at; time-based scalers (cron) use it instead of a clock.
+    pub now: DateTime<Utc>,
+}
+
+/// One observation of a metric: its value and whether it activates the ScaledObject.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub value: f64,
+    /// KEDA's activation rule, decided by the scaler: usually `value > activation threshold`.
+    pub active: bool,
+}
+
+impl Sample {
+    /// A sample active when `value` strictly exceeds `activation_threshold`, KEDA's usual rule.
+    pub fn with_threshold(value: f64, activation_threshold: f64) -> Self {
+        Self {
+            value,
+            active: value > activation_threshold,
+        }
+    }
+}
+
+/// A trigger that can describe its metrics and sample them.
+#[async_trait]
+pub trait Scaler: Send + Sync + fmt::Debug {
+    /// The metrics this trigger asks the HPA to watch, in order. Pure: no I/O.
+    fn metric_specs(&self) -> Vec<MetricSpec>;
+
+    /// Samples one of this trigger's external metrics.
+    async fn sample(&self, request: SampleRequest<'_>) -> Result<Sample, ScalerError>;
+}
