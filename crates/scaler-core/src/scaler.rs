@@ -45,6 +45,13 @@ pub trait Scaler: Send + Sync + fmt::Debug {
     /// The metrics this trigger asks the HPA to watch, in order. Pure: no I/O.
     fn metric_specs(&self) -> Vec<MetricSpec>;
 
+    /// The value the metric must strictly exceed to activate the ScaledObject (KEDA's
+    /// `activation…` parameter of this trigger type), for `windlass check` to show; `None` when
+    /// activation is not a threshold (cron's window, external scalers' `IsActive`).
+    fn activation_target(&self) -> Option<f64> {
+        None
+    }
+
     /// Samples one of this trigger's external metrics.
     async fn sample(&self, request: SampleRequest<'_>) -> Result<Sample, ScalerError>;
 }
