@@ -1,22 +1,2419 @@
-//! (being written) `"kafka"` triggers.
+//! `kafka` triggers: scale on the lag of a consumer group (KEDA's Sarama-based scaler).
+//!
+//! The metric is the group's total lag (latest offset − committed offset, summed over the
+//! partitions considered), served against the target `lagThreshold`; the trigger is active when
+//! the lag exceeds `activationLagThreshold`.
+//!
+//! # Parameters
+//!
+//! Sources are listed in lookup order: **M** = trigger metadata, **A** = TriggerAuthentication
+//! parameter, **E** = `<key>FromEnv` naming an env var of the scale target's container. The first
+//! non-empty, trimmed value wins. Booleans accept Go's `ParseBool` forms (`true`, `1`, `T`, …);
+//! integers are JSON integers.
+//!
+//! | Key | Src | Default | Meaning |
+//! |---|---|---|---|
+//! | `bootstrapServers` | M, E | required | Comma list of `host:port` brokers. |
+//! | `consumerGroup` | M, E | required | Group whose committed offsets are read. |
+//! | `topic` | M, E | – | One topic. Empty: every topic the group has committed offsets for. |
+//! | `partitionLimitation` | M | all | Partition ids to consider, `1,2,10-20`; ignored without `topic` (but still validated). |
+//! | `lagThreshold` | M | `10` | HPA target; must be > 0. |
+//! | `activationLagThreshold` | M | `0` | Active when lag > this; must be ≥ 0. |
+//! | `offsetResetPolicy` | M | `latest` | `latest` or `earliest`: how a partition without committed offset counts (1, or its whole high-water mark). |
+//! | `allowIdleConsumers` | M | `false` | Do not cap the lag at partitions × `lagThreshold`. |
+//! | `excludePersistentLag` | M | `false` | Ignore partitions whose committed offset has not moved since the last poll (activation still sees them). |
+//! | `scaleToZeroOnInvalidOffset` | M | `false` | Count partitions without committed offset as 0 lag. |
+//! | `limitToPartitionsWithLag` | M | `false` | Cap at (partitions with lag) × `lagThreshold`; needs `topic`; not with `allowIdleConsumers` nor `ensureEvenDistributionOfPartitions`. |
+//! | `ensureEvenDistributionOfPartitions` | M | `false` | Round the replica count up to a divisor of the partition count; needs `topic`. |
+//! | `fullMetadata` | M | `true` | Refresh the whole cluster's metadata; `false` fetches only `topic`'s (needs `topic`). |
+//! | `version` | M | `1.0.0` | Kafka protocol version: `x.y.z`, or `0.x.y.z` before 1.0. |
+//! | `tls` | M, A | `disable` | `enable` or `disable`. |
+//! | `unsafeSsl` | M | `false` | Skip certificate verification. |
+//! | `ca`, `cert`, `key`, `keyPassword` | A | – | TLS material; `cert` and `key` only together. |
+//! | `sasl` | M, A | `none` | `none`, `plaintext` (SASL/PLAIN), `scram_sha256`, `scram_sha512`, `oauthbearer`, `gssapi`. |
+//! | `username`, `password` | A | – | Required by `plaintext`, `scram_*`, `oauthbearer`/`bearer` (client id and secret) and `gssapi` (username; password or keytab). |
+//! | `saslTokenProvider` | M, A | `bearer` | With `oauthbearer`: `bearer` (OAuth client credentials) or `aws_msk_iam`. |
+//! | `oauthTokenEndpointUri` | A | – | Required by `bearer`. |
+//! | `scopes` | A | – | Comma list of OAuth scopes. |
+//! | `oauthExtensions` | A | – | `k=v,k2=v2` SASL extensions. |
+//! | `awsRegion` | M | – | Required by `aws_msk_iam`, which also needs `tls: enable` and AWS credentials (`awsRoleArn`, or `awsAccessKeyID` + `awsSecretAccessKey`, or pod identity). |
+//! | `keytab`, `realm`, `kerberosConfig` | A | – | `gssapi`: exactly one of `password`/`keytab`; `realm` and `kerberosConfig` (krb5.conf text) required. |
+//! | `kerberosServiceName` | A | `kafka` | `gssapi` service name. |
+//! | `kerberosDisableFAST` | A | `false` | Disable Kerberos FAST negotiation. |
+//!
+//! The metric is named `s<index>-kafka-<topic>`, or `s<index>-kafka-<consumerGroup>-topics`
+//! without a topic.
+//!
+//! # Example
+//!
+//! ```yaml
+//! triggers:
+//! - type: kafka
+//!   metadata:
+//!     bootstrapServers: kafka.svc:9092
+//!     consumerGroup: my-group
+//!     topic: test-topic
+//!     lagThreshold: "50"
+//!     offsetResetPolicy: latest
+//!     sasl: plaintext        # username and password come from the TriggerAuthentication
+//!     tls: enable
+//!   authenticationRef:
+//!     name: keda-trigger-auth-kafka-credential
+//! ```
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use scaler_core::metric::{ExternalMetric, MetricSpec};
+use scaler_core::params::{ParamError, ParamReader, order};
 use scaler_core::registry::{ScalerKind, TriggerConfig};
-use scaler_core::{ParamErrors, Scaler};
+use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
+use crate::kafka_auth::{AwsAuthorization, Tls, TlsMaterial, read_aws_authorization, single_enum};
 
+mod defaults {
+    pub const LAG_THRESHOLD: &str = "10";
+    pub const ACTIVATION_LAG_THRESHOLD: &str = "0";
+    pub const OFFSET_RESET_POLICY: &str = "latest";
+    pub const KERBEROS_SERVICE_NAME: &str = "kafka";
+}
+
+/// How a partition without a committed offset is counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetResetPolicy {
+    /// Lag 1, so one consumer starts and commits (0 with `scaleToZeroOnInvalidOffset`).
+    #[default]
+    Latest,
+    /// Lag = the partition's latest offset (0 with `scaleToZeroOnInvalidOffset`).
+    Earliest,
+}
+
+impl OffsetResetPolicy {
+    pub const ALLOWED: &'static [&'static str] = &["latest", "earliest"];
+
+    /// Reads `offsetResetPolicy` (metadata only, default `latest`).
+    pub(crate) fn read(reader: &mut ParamReader<'_>) -> Option<Self> {
+        let value = single_enum(
+            reader,
+            "offsetResetPolicy",
+            order::M,
+            Self::ALLOWED,
+            Some(defaults::OFFSET_RESET_POLICY),
+        )?;
+        Some(if value == "earliest" {
+            Self::Earliest
+        } else {
+            Self::Latest
+        })
+    }
+}
+
+/// A Kafka protocol version as Sarama parses it (`1.0.0`, `2.8.1`, `0.10.2.1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KafkaVersion(pub [u64; 4]);
+
+impl KafkaVersion {
+    pub const DEFAULT: Self = Self([1, 0, 0, 0]);
+
+    /// Sarama's `ParseKafkaVersion`: at least 5 characters; `0.a.b.c` before 1.0, `a.b.c` after.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid version `{value}`");
+        if value.len() < 5 {
+            return Err(invalid());
+        }
+        let parts: Vec<&str> = value.split('.').collect();
+        let expected = if value.starts_with('0') { 4 } else { 3 };
+        if parts.len() != expected
+            || parts
+                .iter()
+                .any(|part| part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid());
+        }
+        let mut numbers = [0u64; 4];
+        for (slot, part) in numbers.iter_mut().zip(&parts) {
+            *slot = part.parse().map_err(|_| invalid())?;
+        }
+        Ok(Self(numbers))
+    }
+}
+
+impl fmt::Display for KafkaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.0;
+        if a == 0 {
+            write!(f, "{a}.{b}.{c}.{d}")
+        } else {
+            write!(f, "{a}.{b}.{c}")
+        }
+    }
+}
+
+/// How OAUTHBEARER tokens are obtained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OAuthTokenProvider {
+    /// OAuth client credentials against `oauthTokenEndpointUri`.
+    Bearer {
+        client_id: String,
+        client_secret: String,
+        token_endpoint: String,
+        /// `scopes`, split on commas; items trimmed and empty items dropped.
+        scopes: Vec<String>,
+        /// `oauthExtensions`, verbatim keys and values.
+        extensions: BTreeMap<String, String>,
+    },
+    /// Signed AWS MSK IAM tokens.
+    AwsMskIam {
+        region: String,
+        authorization: AwsAuthorization,
+    },
+}
+
+/// How GSSAPI proves the identity of `username`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KerberosSecret {
+    Password(String),
+    /// Keytab content; written to a file when the client is built.
+    Keytab(String),
+}
+
+/// GSSAPI (Kerberos) settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gssapi {
+    pub username: String,
+    pub secret: KerberosSecret,
+    pub realm: String,
+    /// krb5.conf content; written to a file when the client is built.
+    pub kerberos_config: String,
+    pub service_name: String,
+    pub disable_fast: bool,
+}
+
+/// The SASL mechanism, with what each one needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Sasl {
+    #[default]
+    None,
+    Plaintext {
+        username: String,
+        password: String,
+    },
+    ScramSha256 {
+        username: String,
+        password: String,
+    },
+    ScramSha512 {
+        username: String,
+        password: String,
+    },
+    OAuthBearer(OAuthTokenProvider),
+    Gssapi(Gssapi),
+}
+
+/// A `kafka` trigger's parameters, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    pub bootstrap_servers: Vec<String>,
+    pub consumer_group: String,
+    /// `None`: every topic the group has committed offsets for.
+    pub topic: Option<String>,
+    /// Partitions to consider; `None` = all (always `None` without a topic).
+    pub partition_limitation: Option<Vec<i32>>,
+    pub lag_threshold: i64,
+    pub activation_lag_threshold: i64,
+    pub offset_reset_policy: OffsetResetPolicy,
+    pub allow_idle_consumers: bool,
+    pub exclude_persistent_lag: bool,
+    pub scale_to_zero_on_invalid_offset: bool,
+    pub limit_to_partitions_with_lag: bool,
+    pub ensure_even_distribution_of_partitions: bool,
+    pub full_metadata: bool,
+    pub version: KafkaVersion,
+    pub tls: Tls,
+    pub unsafe_ssl: bool,
+    pub sasl: Sasl,
+}
+
+const TOPIC_HINT: &str = "set `metadata.topic` (or `topicFromEnv`)";
+
+/// KEDA's `parsePartitionLimitation`: ids and `a-b` ranges, items trimmed, int32 bounds.
+pub fn parse_partition_limitation(value: &str) -> Result<Vec<i32>, String> {
+    let mut partitions = Vec::new();
+    for part in value.split(',').map(str::trim) {
+        if part.contains('-') {
+            let bounds: Vec<&str> = part.split('-').collect();
+            let [start, end] = bounds[..] else {
+                return Err(format!("invalid partition limitation range: {part}"));
+            };
+            let invalid = || format!("invalid partition limitation: {part}");
+            let start: i32 = start.trim().parse().map_err(|_| invalid())?;
+            let end: i32 = end.trim().parse().map_err(|_| invalid())?;
+            partitions.extend(start..=end);
+        } else {
+            let id: i32 = part
+                .parse()
+                .map_err(|_| format!("invalid partition limitation: {part}"))?;
+            partitions.push(id);
+        }
+    }
+    Ok(partitions)
+}
+
+fn bool_flag(
+    reader: &mut ParamReader<'_>,
+    name: &'static str,
+    default: &'static str,
+) -> Option<bool> {
+    reader.key(name, order::M).default(default).go_bool()
+}
+
+fn require(
+    reader: &mut ParamReader<'_>,
+    value: Option<String>,
+    key: &'static str,
+    message: &str,
+    hint: &str,
+) -> Option<String> {
+    if value.is_none() {
+        reader.error(ParamError::new(key, message).with_hint(hint));
+    }
+    value
+}
+
+fn auth_hint(key: &str, why: &str) -> String {
+    format!("add parameter `{key}` to the TriggerAuthentication ({why})")
+}
+
+impl Metadata {
+    /// Reads and validates a `kafka` trigger's parameters, reporting every problem found.
+    pub fn parse(config: &TriggerConfig) -> Result<Self, ParamErrors> {
+        let mut r = ParamReader::new(&config.params);
+        let bootstrap_servers = r.key("bootstrapServers", order::M_E).required().list();
+        let consumer_group = r.key("consumerGroup", order::M_E).required().string();
+        let topic = r.key("topic", order::M_E).string();
+        let partition_limitation = r.key("partitionLimitation", order::M).parse_with(
+            "write partition ids and ranges, like \"1,2,10-20\"",
+            parse_partition_limitation,
+        );
+        let lag_threshold = r
+            .key("lagThreshold", order::M)
+            .default(defaults::LAG_THRESHOLD)
+            .int();
+        let activation_lag_threshold = r
+            .key("activationLagThreshold", order::M)
+            .default(defaults::ACTIVATION_LAG_THRESHOLD)
+            .int();
+        let offset_reset_policy = OffsetResetPolicy::read(&mut r);
+        let allow_idle_consumers = bool_flag(&mut r, "allowIdleConsumers", "false");
+        let exclude_persistent_lag = bool_flag(&mut r, "excludePersistentLag", "false");
+        let scale_to_zero_on_invalid_offset =
+            bool_flag(&mut r, "scaleToZeroOnInvalidOffset", "false");
+        let limit_to_partitions_with_lag = bool_flag(&mut r, "limitToPartitionsWithLag", "false");
+        let ensure_even_distribution_of_partitions =
+            bool_flag(&mut r, "ensureEvenDistributionOfPartitions", "false");
+        let full_metadata = bool_flag(&mut r, "fullMetadata", "true");
+        let version = r.key("version", order::M).parse_with(
+            "write the brokers' version like \"2.8.1\" (or \"0.10.2.1\" before 1.0)",
+            |value| KafkaVersion::parse(value),
+        );
+        let tls_mode = single_enum(
+            &mut r,
+            "tls",
+            order::M_A,
+            &["enable", "disable"],
+            Some("disable"),
+        );
+        let unsafe_ssl = bool_flag(&mut r, "unsafeSsl", "false");
+        let material = TlsMaterial::read(&mut r);
+
+        if let Some(value) = lag_threshold
+            && value <= 0
+        {
+            r.error(
+                ParamError::new("lagThreshold", "\"lagThreshold\" must be positive number")
+                    .with_hint("set `lagThreshold` to an integer above 0"),
+            );
+        }
+        if let Some(value) = activation_lag_threshold
+            && value < 0
+        {
+            r.error(
+                ParamError::new(
+                    "activationLagThreshold",
+                    "\"activationLagThreshold\" must be a non-negative number",
+                )
+                .with_hint("set `activationLagThreshold` to 0 or more"),
+            );
+        }
+        let has_topic = topic.is_some();
+        let flag = |value: Option<bool>| value.unwrap_or(false);
+        if flag(allow_idle_consumers) && flag(limit_to_partitions_with_lag) {
+            r.error(
+                ParamError::new(
+                    "limitToPartitionsWithLag",
+                    "allowIdleConsumers and limitToPartitionsWithLag cannot be set simultaneously",
+                )
+                .with_hint("set at most one of `allowIdleConsumers` and `limitToPartitionsWithLag` to true"),
+            );
+        }
+        if !has_topic && flag(limit_to_partitions_with_lag) {
+            r.error(
+                ParamError::new(
+                    "limitToPartitionsWithLag",
+                    "topic must be specified when using limitToPartitionsWithLag",
+                )
+                .with_hint(TOPIC_HINT),
+            );
+        }
+        if flag(limit_to_partitions_with_lag) && flag(ensure_even_distribution_of_partitions) {
+            r.error(
+                ParamError::new(
+                    "ensureEvenDistributionOfPartitions",
+                    "limitToPartitionsWithLag and ensureEvenDistributionOfPartitions cannot be set simultaneously",
+                )
+                .with_hint("set at most one of `limitToPartitionsWithLag` and `ensureEvenDistributionOfPartitions` to true"),
+            );
+        }
+        if !has_topic && flag(ensure_even_distribution_of_partitions) {
+            r.error(
+                ParamError::new(
+                    "ensureEvenDistributionOfPartitions",
+                    "topic must be specified when using ensureEvenDistributionOfPartitions",
+                )
+                .with_hint(TOPIC_HINT),
+            );
+        }
+        if !has_topic && full_metadata == Some(false) {
+            r.error(
+                ParamError::new(
+                    "fullMetadata",
+                    "topic must be specified when fullMetadata is false",
+                )
+                .with_hint(format!("{TOPIC_HINT}, or remove `fullMetadata: \"false\"`")),
+            );
+        }
+
+        let tls = match tls_mode.as_deref() {
+            Some("enable") => {
+                if material.cert.is_some() && material.key.is_none() {
+                    r.error(
+                        ParamError::new("key", "key must be provided with cert")
+                            .with_hint(auth_hint("key", "a client certificate needs its key")),
+                    );
+                }
+                if material.key.is_some() && material.cert.is_none() {
+                    r.error(
+                        ParamError::new("cert", "cert must be provided with key")
+                            .with_hint(auth_hint("cert", "a client key needs its certificate")),
+                    );
+                }
+                Tls::Enabled(material)
+            }
+            _ => Tls::Disabled,
+        };
+        let sasl = Self::read_sasl(&mut r, tls.is_enabled());
+
+        let metadata = (|| {
+            Some(Self {
+                bootstrap_servers: bootstrap_servers?,
+                consumer_group: consumer_group?,
+                partition_limitation: if has_topic {
+                    partition_limitation
+                } else {
+                    None
+                },
+                topic,
+                lag_threshold: lag_threshold?,
+                activation_lag_threshold: activation_lag_threshold?,
+                offset_reset_policy: offset_reset_policy?,
+                allow_idle_consumers: allow_idle_consumers?,
+                exclude_persistent_lag: exclude_persistent_lag?,
+                scale_to_zero_on_invalid_offset: scale_to_zero_on_invalid_offset?,
+                limit_to_partitions_with_lag: limit_to_partitions_with_lag?,
+                ensure_even_distribution_of_partitions: ensure_even_distribution_of_partitions?,
+                full_metadata: full_metadata?,
+                version: version.unwrap_or(KafkaVersion::DEFAULT),
+                tls,
+                unsafe_ssl: unsafe_ssl?,
+                sasl: sasl?,
+            })
+        })();
+        match metadata {
+            Some(metadata) => r.finish(metadata),
+            None => Err(r.finish(()).err().unwrap_or_else(|| {
+                ParamErrors::single(ParamError::new("metadata", "invalid kafka metadata"))
+            })),
+        }
+    }
+
+    /// `sasl` and what each mechanism needs; `None` when a problem was recorded.
+    fn read_sasl(r: &mut ParamReader<'_>, tls_enabled: bool) -> Option<Sasl> {
+        const MODES: &[&str] = &[
+            "none",
+            "plaintext",
+            "scram_sha256",
+            "scram_sha512",
+            "oauthbearer",
+            "gssapi",
+        ];
+        let mode = single_enum(r, "sasl", order::M_A, MODES, None);
+        let token_provider = single_enum(
+            r,
+            "saslTokenProvider",
+            order::M_A,
+            &["bearer", "aws_msk_iam"],
+            None,
+        );
+        let username = r.key("username", order::A).string();
+        let password = r.key("password", order::A).string();
+        let scopes = r.key("scopes", order::A).string();
+        let token_endpoint = r.key("oauthTokenEndpointUri", order::A).string();
+        let extensions = r.key("oauthExtensions", order::A).string();
+        let keytab = r.key("keytab", order::A).string();
+        let realm = r.key("realm", order::A).string();
+        let kerberos_config = r.key("kerberosConfig", order::A).string();
+        let service_name = r.key("kerberosServiceName", order::A).string();
+        let disable_fast = r
+            .key("kerberosDisableFAST", order::A)
+            .default("false")
+            .go_bool();
+        let aws_region = r.key("awsRegion", order::M).string();
+
+        let Some(mode) = mode else {
+            // Absent, or an enum error already recorded.
+            let failed = r.params().first(&["sasl"], order::M_A).is_some();
+            return (!failed).then_some(Sasl::None);
+        };
+        let credential =
+            |r: &mut ParamReader<'_>, value: Option<String>, key: &'static str, why: &str| {
+                require(
+                    r,
+                    value,
+                    key,
+                    &format!("no {key} given"),
+                    &auth_hint(key, why),
+                )
+            };
+        match mode.as_str() {
+            "plaintext" | "scram_sha256" | "scram_sha512" => {
+                let why = format!("sasl `{mode}` needs it");
+                let username = credential(r, username, "username", &why)?;
+                let password = credential(r, password, "password", &why)?;
+                Some(match mode.as_str() {
+                    "plaintext" => Sasl::Plaintext { username, password },
+                    "scram_sha256" => Sasl::ScramSha256 { username, password },
+                    _ => Sasl::ScramSha512 { username, password },
+                })
+            }
+            "oauthbearer" => {
+                let prefix = "error parsing OAuth token provider configuration: ";
+                match token_provider.as_deref().unwrap_or("bearer") {
+                    "aws_msk_iam" => {
+                        if !tls_enabled {
+                            r.error(
+                                ParamError::new(
+                                    "tls",
+                                    format!("{prefix}TLS is required for AWS MSK authentication"),
+                                )
+                                .with_hint("set `tls: enable` in the trigger metadata or the TriggerAuthentication"),
+                            );
+                            return None;
+                        }
+                        let Some(region) = aws_region else {
+                            r.error(
+                                ParamError::new("awsRegion", format!("{prefix}no awsRegion given"))
+                                    .with_hint(
+                                        "set `metadata.awsRegion` to the MSK cluster's region",
+                                    ),
+                            );
+                            return None;
+                        };
+                        let authorization = read_aws_authorization(r)?;
+                        Some(Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam {
+                            region,
+                            authorization,
+                        }))
+                    }
+                    _ => {
+                        let why = "sasl `oauthbearer` with the `bearer` token provider needs it";
+                        let message = |what: &str| format!("{prefix}no {what} given");
+                        let client_id = require(
+                            r,
+                            username,
+                            "username",
+                            &message("username"),
+                            &auth_hint("username", why),
+                        )?;
+                        let client_secret = require(
+                            r,
+                            password,
+                            "password",
+                            &message("password"),
+                            &auth_hint("password", why),
+                        )?;
+                        let token_endpoint = require(
+                            r,
+                            token_endpoint,
+                            "oauthTokenEndpointUri",
+                            &message("oauth token endpoint uri"),
+                            &auth_hint("oauthTokenEndpointUri", why),
+                        )?;
+                        let mut parsed = BTreeMap::new();
+                        for pair in extensions.iter().flat_map(|value| value.split(',')) {
+                            let parts: Vec<&str> = pair.split('=').collect();
+                            let [key, value] = parts[..] else {
+                                r.error(
+                                    ParamError::new(
+                                        "oauthExtensions",
+                                        format!("{prefix}invalid OAuthBearer extension, must be of format key=value"),
+                                    )
+                                    .with_hint("write comma-separated key=value pairs, like \"extension_a=1,extension_b=2\""),
+                                );
+                                return None;
+                            };
+                            parsed.insert(key.to_owned(), value.to_owned());
+                        }
+                        Some(Sasl::OAuthBearer(OAuthTokenProvider::Bearer {
+                            client_id,
+                            client_secret,
+                            token_endpoint,
+                            scopes: scopes
+                                .iter()
+                                .flat_map(|value| value.split(','))
+                                .map(str::trim)
+                                .filter(|scope| !scope.is_empty())
+                                .map(str::to_owned)
+                                .collect(),
+                            extensions: parsed,
+                        }))
+                    }
+                }
+            }
+            "gssapi" => {
+                let why = "sasl `gssapi` needs it";
+                let username = credential(r, username, "username", why)?;
+                let secret = match (password, keytab) {
+                    (Some(password), None) => KerberosSecret::Password(password),
+                    (None, Some(keytab)) => KerberosSecret::Keytab(keytab),
+                    _ => {
+                        r.error(
+                            ParamError::new(
+                                "keytab",
+                                "exactly one of 'password' or 'keytab' must be provided for GSSAPI authentication",
+                            )
+                            .with_hint("give the TriggerAuthentication either `password` or `keytab`, not both"),
+                        );
+                        return None;
+                    }
+                };
+                let realm = credential(r, realm, "realm", why)?;
+                let kerberos_config = require(
+                    r,
+                    kerberos_config,
+                    "kerberosConfig",
+                    "no Kerberos configuration file (kerberosConfig) given",
+                    &auth_hint("kerberosConfig", "the content of a krb5.conf"),
+                )?;
+                Some(Sasl::Gssapi(Gssapi {
+                    username,
+                    secret,
+                    realm,
+                    kerberos_config,
+                    service_name: service_name
+                        .unwrap_or_else(|| defaults::KERBEROS_SERVICE_NAME.to_owned()),
+                    disable_fast: disable_fast?,
+                }))
+            }
+            _ => Some(Sasl::None),
+        }
+    }
+
+    /// `kafka-<topic>`, or `kafka-<consumerGroup>-topics` without a topic.
+    pub fn metric_local_name(&self) -> String {
+        match &self.topic {
+            Some(topic) => format!("kafka-{topic}"),
+            None => format!("kafka-{}-topics", self.consumer_group),
+        }
+    }
+}
+
+/// Builds the one external metric of a Kafka-lag trigger, collecting metricType problems too.
+pub(crate) fn build_metric<M>(
+    config: &TriggerConfig,
+    parsed: Result<M, ParamErrors>,
+    local_name: impl FnOnce(&M) -> String,
+    target: impl FnOnce(&M) -> i64,
+) -> Result<(M, ExternalMetric), ParamErrors> {
+    let target_type = config.external_target_type();
+    match (parsed, target_type) {
+        (Ok(metadata), Ok(_)) => {
+            let metric = config
+                .external_metric(&local_name(&metadata), target(&metadata) as f64)
+                .map_err(ParamErrors::single)?;
+            Ok((metadata, metric))
+        }
+        (Ok(_), Err(error)) => Err(ParamErrors::single(error)),
+        (Err(errors), Ok(_)) => Err(errors),
+        (Err(mut errors), Err(error)) => {
+            errors.0.insert(0, error);
+            Err(errors)
+        }
+    }
+}
+
+/// A `kafka` trigger.
 #[derive(Debug)]
-pub struct KafkaScaler;
+pub struct KafkaScaler {
+    metadata: Metadata,
+    metric: ExternalMetric,
+}
+
+impl KafkaScaler {
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+}
 
 impl ScalerKind<ScalerContext> for KafkaScaler {
     const TYPES: &'static [&'static str] = &["kafka"];
 
     fn build(
-        _config: &TriggerConfig,
+        config: &TriggerConfig,
         _context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
-        todo!()
+        let (metadata, metric) = build_metric(
+            config,
+            Metadata::parse(config),
+            Metadata::metric_local_name,
+            |m| m.lag_threshold,
+        )?;
+        Ok(Arc::new(Self { metadata, metric }))
+    }
+}
+
+#[async_trait]
+impl Scaler for KafkaScaler {
+    fn metric_specs(&self) -> Vec<MetricSpec> {
+        vec![MetricSpec::External(self.metric.clone())]
+    }
+
+    async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
+        Err(ScalerError::unsupported("kafka"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use scaler_core::params::TriggerParams;
+
+    use super::*;
+
+    type Pairs = &'static [(&'static str, &'static str)];
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn config(metadata: &[(&str, &str)], auth: &[(&str, &str)], index: usize) -> TriggerConfig {
+        TriggerConfig {
+            index,
+            trigger_type: "kafka".into(),
+            params: TriggerParams {
+                metadata: map(metadata),
+                auth_params: map(auth),
+                resolved_env: BTreeMap::new(),
+            },
+            ..TriggerConfig::default()
+        }
+    }
+
+    /// Expected outcome: `Ok` or the key of the first error.
+    #[derive(Debug)]
+    enum Outcome {
+        Ok,
+        Err(&'static str),
+    }
+
+    fn check(
+        name: &str,
+        metadata: &[(&str, &str)],
+        auth: &[(&str, &str)],
+        expected: &Outcome,
+    ) -> Option<Metadata> {
+        let result = Metadata::parse(&config(metadata, auth, 0));
+        match (expected, result) {
+            (Outcome::Ok, Ok(metadata)) => Some(metadata),
+            (Outcome::Err(key), Err(errors)) => {
+                assert!(
+                    errors.0.iter().any(|e| e.key == *key),
+                    "{name}: expected an error on `{key}`, got {errors}"
+                );
+                assert!(
+                    errors.0.iter().all(|e| e.hint.is_some()),
+                    "{name}: every error has a hint"
+                );
+                None
+            }
+            (expected, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
+        }
+    }
+
+    // KEDA's validKafkaMetadata / validWithAuthParams.
+    const VALID: Pairs = &[
+        ("bootstrapServers", "broker1:9092,broker2:9092"),
+        ("consumerGroup", "my-group"),
+        ("topic", "my-topic"),
+        ("allowIdleConsumers", "false"),
+    ];
+    const WITH_AUTH: Pairs = &[
+        ("sasl", "plaintext"),
+        ("username", "admin"),
+        ("password", "admin"),
+    ];
+
+    struct MetadataCase {
+        name: &'static str,
+        metadata: Pairs,
+        expected: Outcome,
+        brokers: &'static [&'static str],
+        topic: Option<&'static str>,
+        partitions: Option<&'static [i32]>,
+        policy: OffsetResetPolicy,
+        allow_idle: bool,
+        exclude_persistent: bool,
+        limit_to_lag: bool,
+        even: bool,
+        full_metadata: bool,
+    }
+
+    const BASE: MetadataCase = MetadataCase {
+        name: "",
+        metadata: &[],
+        expected: Outcome::Ok,
+        brokers: &["foobar:9092"],
+        topic: Some("my-topic"),
+        partitions: None,
+        policy: OffsetResetPolicy::Latest,
+        allow_idle: false,
+        exclude_persistent: false,
+        limit_to_lag: false,
+        even: false,
+        full_metadata: true,
+    };
+
+    /// KEDA's `parseKafkaMetadataTestDataset`, each run with and without SASL auth params.
+    fn metadata_cases() -> Vec<MetadataCase> {
+        const B: (&str, &str) = ("bootstrapServers", "foobar:9092");
+        const G: (&str, &str) = ("consumerGroup", "my-group");
+        const T: (&str, &str) = ("topic", "my-topic");
+        vec![
+            MetadataCase {
+                name: "no bootstrapServers",
+                metadata: &[],
+                expected: Outcome::Err("bootstrapServers"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "no consumer group",
+                metadata: &[B],
+                expected: Outcome::Err("consumerGroup"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "no topic",
+                metadata: &[B, G],
+                topic: None,
+                ..BASE
+            },
+            MetadataCase {
+                name: "partitionLimitation ignored without topic",
+                metadata: &[B, G, ("partitionLimitation", "1,2,3,4,5,6")],
+                topic: None,
+                ..BASE
+            },
+            MetadataCase {
+                name: "whitespace partitionLimitation",
+                metadata: &[B, G, ("partitionLimitation", "           ")],
+                topic: None,
+                ..BASE
+            },
+            MetadataCase {
+                name: "empty partitionLimitation",
+                metadata: &[B, G, ("partitionLimitation", "")],
+                topic: None,
+                ..BASE
+            },
+            MetadataCase {
+                name: "version not supported",
+                metadata: &[B, G, T, ("version", "1.2.3.4")],
+                expected: Outcome::Err("version"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "negative lagThreshold",
+                metadata: &[B, G, T, ("lagThreshold", "-1")],
+                expected: Outcome::Err("lagThreshold"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "zero lagThreshold",
+                metadata: &[B, G, T, ("lagThreshold", "0")],
+                expected: Outcome::Err("lagThreshold"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "big lagThreshold",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("lagThreshold", "1000000"),
+                    ("activationLagThreshold", "0"),
+                ],
+                ..BASE
+            },
+            MetadataCase {
+                name: "activationLagThreshold not int",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("lagThreshold", "10"),
+                    ("activationLagThreshold", "AA"),
+                ],
+                expected: Outcome::Err("activationLagThreshold"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "activationLagThreshold zero",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("lagThreshold", "10"),
+                    ("activationLagThreshold", "0"),
+                ],
+                ..BASE
+            },
+            MetadataCase {
+                name: "success",
+                metadata: &[B, G, T],
+                ..BASE
+            },
+            MetadataCase {
+                name: "partitionLimitation list",
+                metadata: &[B, G, T, ("partitionLimitation", "1,2,3,4")],
+                partitions: Some(&[1, 2, 3, 4]),
+                ..BASE
+            },
+            MetadataCase {
+                name: "partitionLimitation range",
+                metadata: &[B, G, T, ("partitionLimitation", "1-4")],
+                partitions: Some(&[1, 2, 3, 4]),
+                ..BASE
+            },
+            MetadataCase {
+                name: "partitionLimitation mixed",
+                metadata: &[B, G, T, ("partitionLimitation", "1-4,8,10-12")],
+                partitions: Some(&[1, 2, 3, 4, 8, 10, 11, 12]),
+                ..BASE
+            },
+            MetadataCase {
+                name: "partitionLimitation not numbers",
+                metadata: &[B, G, T, ("partitionLimitation", "a,b,c,d")],
+                expected: Outcome::Err("partitionLimitation"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "more brokers",
+                metadata: &[("bootstrapServers", "foo:9092,bar:9092"), G, T],
+                brokers: &["foo:9092", "bar:9092"],
+                ..BASE
+            },
+            MetadataCase {
+                name: "offsetResetPolicy latest",
+                metadata: &[
+                    ("bootstrapServers", "foo:9092,bar:9092"),
+                    G,
+                    T,
+                    ("offsetResetPolicy", "latest"),
+                ],
+                brokers: &["foo:9092", "bar:9092"],
+                ..BASE
+            },
+            MetadataCase {
+                name: "offsetResetPolicy wrong",
+                metadata: &[
+                    ("bootstrapServers", "foo:9092,bar:9092"),
+                    G,
+                    T,
+                    ("offsetResetPolicy", "foo"),
+                ],
+                expected: Outcome::Err("offsetResetPolicy"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "offsetResetPolicy earliest",
+                metadata: &[
+                    ("bootstrapServers", "foo:9092,bar:9092"),
+                    G,
+                    T,
+                    ("offsetResetPolicy", "earliest"),
+                ],
+                brokers: &["foo:9092", "bar:9092"],
+                policy: OffsetResetPolicy::Earliest,
+                ..BASE
+            },
+            MetadataCase {
+                name: "allowIdleConsumers malformed",
+                metadata: &[B, G, T, ("allowIdleConsumers", "notvalid")],
+                expected: Outcome::Err("allowIdleConsumers"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "allowIdleConsumers true",
+                metadata: &[B, G, T, ("allowIdleConsumers", "true")],
+                allow_idle: true,
+                ..BASE
+            },
+            MetadataCase {
+                name: "excludePersistentLag malformed",
+                metadata: &[B, G, T, ("excludePersistentLag", "notvalid")],
+                expected: Outcome::Err("excludePersistentLag"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "excludePersistentLag true",
+                metadata: &[B, G, T, ("excludePersistentLag", "true")],
+                exclude_persistent: true,
+                ..BASE
+            },
+            MetadataCase {
+                name: "version supported",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("allowIdleConsumers", "true"),
+                    ("version", "1.0.0"),
+                ],
+                allow_idle: true,
+                ..BASE
+            },
+            MetadataCase {
+                name: "limitToPartitionsWithLag true",
+                metadata: &[B, G, T, ("limitToPartitionsWithLag", "true")],
+                limit_to_lag: true,
+                ..BASE
+            },
+            MetadataCase {
+                name: "limitToPartitionsWithLag malformed",
+                metadata: &[B, G, T, ("limitToPartitionsWithLag", "notvalid")],
+                expected: Outcome::Err("limitToPartitionsWithLag"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "allowIdle and limitToPartitionsWithLag",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("allowIdleConsumers", "true"),
+                    ("limitToPartitionsWithLag", "true"),
+                ],
+                expected: Outcome::Err("limitToPartitionsWithLag"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "allowIdle with limit false",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("allowIdleConsumers", "true"),
+                    ("limitToPartitionsWithLag", "false"),
+                ],
+                allow_idle: true,
+                ..BASE
+            },
+            MetadataCase {
+                name: "limitToPartitionsWithLag needs topic",
+                metadata: &[B, G, ("limitToPartitionsWithLag", "true")],
+                expected: Outcome::Err("limitToPartitionsWithLag"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "ensureEvenDistribution true",
+                metadata: &[B, G, T, ("ensureEvenDistributionOfPartitions", "true")],
+                even: true,
+                ..BASE
+            },
+            MetadataCase {
+                name: "limit and ensureEven",
+                metadata: &[
+                    B,
+                    G,
+                    T,
+                    ("ensureEvenDistributionOfPartitions", "true"),
+                    ("limitToPartitionsWithLag", "true"),
+                ],
+                expected: Outcome::Err("ensureEvenDistributionOfPartitions"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "fullMetadata true with topic",
+                metadata: &[B, G, T, ("fullMetadata", "true")],
+                ..BASE
+            },
+            MetadataCase {
+                name: "fullMetadata true without topic",
+                metadata: &[B, G, ("fullMetadata", "true")],
+                topic: None,
+                ..BASE
+            },
+            MetadataCase {
+                name: "fullMetadata false with topic",
+                metadata: &[B, G, T, ("fullMetadata", "false")],
+                full_metadata: false,
+                ..BASE
+            },
+            MetadataCase {
+                name: "fullMetadata false without topic",
+                metadata: &[B, G, ("fullMetadata", "false")],
+                expected: Outcome::Err("fullMetadata"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "fullMetadata malformed",
+                metadata: &[B, G, T, ("fullMetadata", "notabool")],
+                expected: Outcome::Err("fullMetadata"),
+                ..BASE
+            },
+            // Beyond KEDA's table: the rules it states but does not test.
+            MetadataCase {
+                name: "ensureEven needs topic",
+                metadata: &[B, G, ("ensureEvenDistributionOfPartitions", "true")],
+                expected: Outcome::Err("ensureEvenDistributionOfPartitions"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "negative activationLagThreshold",
+                metadata: &[B, G, T, ("activationLagThreshold", "-1")],
+                expected: Outcome::Err("activationLagThreshold"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "go booleans",
+                metadata: &[B, G, T, ("allowIdleConsumers", "T"), ("fullMetadata", "0")],
+                allow_idle: true,
+                full_metadata: false,
+                ..BASE
+            },
+            MetadataCase {
+                name: "partitionLimitation validated without topic",
+                metadata: &[B, G, ("partitionLimitation", "a")],
+                expected: Outcome::Err("partitionLimitation"),
+                ..BASE
+            },
+            MetadataCase {
+                name: "lagThreshold float",
+                metadata: &[B, G, T, ("lagThreshold", "10.5")],
+                expected: Outcome::Err("lagThreshold"),
+                ..BASE
+            },
+        ]
+    }
+
+    #[test]
+    fn parse_kafka_metadata_test_dataset() {
+        for case in metadata_cases() {
+            for auth in [WITH_AUTH, &[][..]] {
+                let Some(m) = check(case.name, case.metadata, auth, &case.expected) else {
+                    continue;
+                };
+                assert_eq!(m.bootstrap_servers, case.brokers, "{}", case.name);
+                assert_eq!(m.consumer_group, "my-group", "{}", case.name);
+                assert_eq!(m.topic.as_deref(), case.topic, "{}", case.name);
+                assert_eq!(
+                    m.partition_limitation.as_deref(),
+                    case.partitions,
+                    "{}",
+                    case.name
+                );
+                assert_eq!(m.offset_reset_policy, case.policy, "{}", case.name);
+                assert_eq!(m.allow_idle_consumers, case.allow_idle, "{}", case.name);
+                assert_eq!(
+                    m.exclude_persistent_lag, case.exclude_persistent,
+                    "{}",
+                    case.name
+                );
+                assert_eq!(
+                    m.limit_to_partitions_with_lag, case.limit_to_lag,
+                    "{}",
+                    case.name
+                );
+                assert_eq!(
+                    m.ensure_even_distribution_of_partitions, case.even,
+                    "{}",
+                    case.name
+                );
+                assert_eq!(m.full_metadata, case.full_metadata, "{}", case.name);
+                let expected_threshold = case
+                    .metadata
+                    .iter()
+                    .find(|(k, _)| *k == "lagThreshold")
+                    .map_or(10, |(_, v)| v.parse().unwrap_or(10));
+                assert_eq!(m.lag_threshold, expected_threshold, "{}", case.name);
+            }
+        }
+    }
+
+    struct AuthCase {
+        name: &'static str,
+        metadata: Pairs,
+        auth: Pairs,
+        expected: Outcome,
+        tls: bool,
+    }
+
+    /// KEDA's `parseKafkaAuthParamsTestDataset`: everything from the TriggerAuthentication.
+    #[test]
+    fn parse_kafka_auth_params_test_dataset() {
+        let cases: &[(&str, Pairs, Outcome, bool)] = &[
+            (
+                "SASL plaintext",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "SASL scram_sha256",
+                &[
+                    ("sasl", "scram_sha256"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "SASL scram_sha512",
+                &[
+                    ("sasl", "scram_sha512"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "TLS only",
+                &[
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "TLS cert/key, public CA",
+                &[("tls", "enable"), ("cert", "ceert"), ("key", "keey")],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "TLS cert/key + keyPassword",
+                &[
+                    ("tls", "enable"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                    ("keyPassword", "keeyPassword"),
+                ],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "TLS CA only",
+                &[("tls", "enable"), ("ca", "caaa")],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "SASL + TLS",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "SASL + TLS disabled",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "OAUTHBEARER",
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "GSSAPI password",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "GSSAPI keytab",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "GSSAPI password + TLS",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "GSSAPI keytab + TLS",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Ok,
+                true,
+            ),
+            (
+                "GSSAPI service name",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                    ("kerberosServiceName", "srckafka"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "bad sasl type",
+                &[
+                    ("sasl", "foo"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Err("sasl"),
+                false,
+            ),
+            (
+                "OAUTHBEARER no scope",
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "OAUTHBEARER empty endpoint",
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", ""),
+                    ("tls", "disable"),
+                ],
+                Outcome::Err("oauthTokenEndpointUri"),
+                false,
+            ),
+            (
+                "SASL incorrect type",
+                &[
+                    ("sasl", "foo"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                Outcome::Err("sasl"),
+                false,
+            ),
+            (
+                "SASL missing username",
+                &[("sasl", "plaintext"), ("password", "admin")],
+                Outcome::Err("username"),
+                false,
+            ),
+            (
+                "SASL missing password",
+                &[("sasl", "plaintext"), ("username", "admin")],
+                Outcome::Err("password"),
+                false,
+            ),
+            (
+                "TLS missing cert",
+                &[("tls", "enable"), ("ca", "caaa"), ("key", "keey")],
+                Outcome::Err("cert"),
+                false,
+            ),
+            (
+                "TLS missing key",
+                &[("tls", "enable"), ("ca", "caaa"), ("cert", "ceert")],
+                Outcome::Err("key"),
+                false,
+            ),
+            (
+                "TLS invalid",
+                &[
+                    ("tls", "yes"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("tls"),
+                false,
+            ),
+            (
+                "SASL + TLS incorrect sasl",
+                &[
+                    ("sasl", "foo"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("sasl"),
+                false,
+            ),
+            (
+                "SASL + TLS incorrect tls",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("tls", "foo"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("tls"),
+                false,
+            ),
+            (
+                "SASL + TLS missing username",
+                &[
+                    ("sasl", "plaintext"),
+                    ("password", "admin"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("username"),
+                false,
+            ),
+            (
+                "SASL + TLS missing password",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("password"),
+                false,
+            ),
+            (
+                "SASL + TLS missing cert",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("cert"),
+                false,
+            ),
+            (
+                "SASL + TLS missing key",
+                &[
+                    ("sasl", "plaintext"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                ],
+                Outcome::Err("key"),
+                false,
+            ),
+            (
+                "GSSAPI no password nor keytab",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                ],
+                Outcome::Err("keytab"),
+                false,
+            ),
+            (
+                "GSSAPI password and keytab",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                ],
+                Outcome::Err("keytab"),
+                false,
+            ),
+            (
+                "GSSAPI + TLS missing realm",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("realm"),
+                false,
+            ),
+            (
+                "GSSAPI + TLS missing username",
+                &[
+                    ("sasl", "gssapi"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                Outcome::Err("username"),
+                false,
+            ),
+            (
+                "GSSAPI disableFAST",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                    ("kerberosDisableFAST", "true"),
+                ],
+                Outcome::Ok,
+                false,
+            ),
+            (
+                "GSSAPI disableFAST malformed",
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "tst.com"),
+                    ("kerberosDisableFAST", "notabool"),
+                ],
+                Outcome::Err("kerberosDisableFAST"),
+                false,
+            ),
+            ("SASL none", &[("sasl", "none")], Outcome::Ok, false),
+        ];
+        for (name, auth, expected, tls) in cases {
+            if let Some(m) = check(name, VALID, auth, expected) {
+                assert_eq!(m.tls.is_enabled(), *tls, "{name}");
+                if let Tls::Enabled(material) = &m.tls {
+                    let get = |key: &str| {
+                        auth.iter()
+                            .find(|(k, _)| *k == key)
+                            .map(|(_, v)| (*v).to_owned())
+                    };
+                    assert_eq!(material.ca, get("ca"), "{name}");
+                    assert_eq!(material.cert, get("cert"), "{name}");
+                    assert_eq!(material.key, get("key"), "{name}");
+                    assert_eq!(material.key_password, get("keyPassword"), "{name}");
+                }
+                if let Sasl::Gssapi(gssapi) = &m.sasl {
+                    let expected = auth
+                        .iter()
+                        .find(|(k, _)| *k == "kerberosServiceName")
+                        .map_or("kafka", |(_, v)| v);
+                    assert_eq!(gssapi.service_name, expected, "{name}");
+                }
+            }
+        }
+    }
+
+    /// KEDA's `parseAuthParamsTestDataset`: `sasl`/`tls` in the ScaledObject, secrets in the TA.
+    #[test]
+    fn parse_auth_params_test_dataset() {
+        const M: (&str, &str) = ("bootstrapServers", "foobar:9092");
+        const G: (&str, &str) = ("consumerGroup", "my-group");
+        const T: (&str, &str) = ("topic", "my-topic");
+        const I: (&str, &str) = ("allowIdleConsumers", "true");
+        const V: (&str, &str) = ("version", "1.0.0");
+        let cases = [
+            AuthCase {
+                name: "plaintext",
+                metadata: &[("sasl", "plaintext"), M, G, T, I, V],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "scram_sha256",
+                metadata: &[("sasl", "scram_sha256"), M, G, T, I, V],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "scram_sha512",
+                metadata: &[("sasl", "scram_sha512"), M, G, T, I, V],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "TLS only",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "TLS cert/key",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "TLS keyPassword",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                    ("keyPassword", "keeyPassword"),
+                ],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "TLS CA only",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[("ca", "caaa")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "TLS CA + unsafeSsl",
+                metadata: &[("tls", "enable"), ("unsafeSsl", "true"), M, G, T, I, V],
+                auth: &[("ca", "caaa")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "SASL + TLS",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "SASL + TLS disabled",
+                metadata: &[("sasl", "plaintext"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "OAUTHBEARER TLS disabled",
+                metadata: &[("sasl", "oauthbearer"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI password",
+                metadata: &[("sasl", "gssapi"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "test.com"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI password TLS disabled",
+                metadata: &[("sasl", "gssapi"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "test.com"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI password, TLS material but disabled",
+                metadata: &[("sasl", "gssapi"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "test.com"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI keytab",
+                metadata: &[("sasl", "gssapi"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "test.com"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI keytab TLS disabled",
+                metadata: &[("sasl", "gssapi"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("kerberosConfig", "<config>"),
+                    ("realm", "test.com"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "bad SASL type",
+                metadata: &[("sasl", "foo"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                ],
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthCase {
+                name: "OAUTHBEARER missing scope",
+                metadata: &[("sasl", "oauthbearer"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "OAUTHBEARER missing endpoint",
+                metadata: &[("sasl", "oauthbearer"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", ""),
+                ],
+                expected: Outcome::Err("oauthTokenEndpointUri"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL incorrect type",
+                metadata: &[("sasl", "foo"), M, G, T, I, V],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL missing username",
+                metadata: &[("sasl", "plaintext"), M, G, T, I, V],
+                auth: &[("password", "admin")],
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL missing password",
+                metadata: &[("sasl", "plaintext"), M, G, T, I, V],
+                auth: &[("username", "admin")],
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            AuthCase {
+                name: "TLS missing cert",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[("ca", "caaa"), ("key", "keey")],
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            AuthCase {
+                name: "TLS missing key",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[("ca", "caaa"), ("cert", "ceert")],
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            AuthCase {
+                name: "TLS invalid",
+                metadata: &[("tls", "random"), M, G, T, I, V],
+                auth: &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL + TLS incorrect SASL",
+                metadata: &[("sasl", "foo"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL + TLS incorrect tls",
+                metadata: &[("sasl", "plaintext"), ("tls", "foo"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL + TLS missing username",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("password", "admin"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL + TLS missing password",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL + TLS missing cert",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("ca", "caaa"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL + TLS missing key",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                ],
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI missing keytab and password",
+                metadata: &[("sasl", "gssapi"), M, G, T, I, V],
+                auth: &[("username", "admin"), ("realm", "test.com")],
+                expected: Outcome::Err("keytab"),
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI keytab and password",
+                metadata: &[("sasl", "gssapi"), ("tls", "disable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("realm", "test.com"),
+                ],
+                expected: Outcome::Err("keytab"),
+                tls: false,
+            },
+            AuthCase {
+                name: "GSSAPI + TLS missing realm",
+                metadata: &[("sasl", "gssapi"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("keytab", "/path/to/keytab"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("realm"),
+                tls: true,
+            },
+            AuthCase {
+                name: "GSSAPI + TLS missing username",
+                metadata: &[("sasl", "gssapi"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("realm", "test.com"),
+                    ("keytab", "/path/to/keytab"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("username"),
+                tls: true,
+            },
+            AuthCase {
+                name: "GSSAPI + TLS missing kerberosConfig",
+                metadata: &[("sasl", "gssapi"), ("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("username", "admin"),
+                    ("realm", "test.com"),
+                    ("keytab", "/path/to/keytab"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Err("kerberosConfig"),
+                tls: true,
+            },
+            AuthCase {
+                name: "SASL in both places, metadata wins",
+                metadata: &[("sasl", "scram_sha512"), M, G, T, I, V],
+                auth: &[
+                    ("sasl", "scram_sha512"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "TLS in both places, metadata wins",
+                metadata: &[("tls", "enable"), M, G, T, I, V],
+                auth: &[
+                    ("tls", "enable"),
+                    ("ca", "caaa"),
+                    ("cert", "ceert"),
+                    ("key", "keey"),
+                ],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthCase {
+                name: "plaintext with newline",
+                metadata: &[M, G, T, I, V],
+                auth: &[
+                    ("sasl", "plaintext\n"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "plaintext with space",
+                metadata: &[M, G, T, I, V],
+                auth: &[
+                    ("sasl", "plaintext "),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "scram_sha256 with newline",
+                metadata: &[M, G, T, I, V],
+                auth: &[
+                    ("sasl", "scram_sha256\n"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "scram_sha512 with space",
+                metadata: &[M, G, T, I, V],
+                auth: &[
+                    ("sasl", "scram_sha512 "),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                ],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthCase {
+                name: "SASL none",
+                metadata: &[("sasl", "none"), M, G, T, I, V],
+                auth: &[],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+        ];
+        for case in cases {
+            if let Some(m) = check(case.name, case.metadata, case.auth, &case.expected) {
+                assert_eq!(m.tls.is_enabled(), case.tls, "{}", case.name);
+            }
+        }
+    }
+
+    /// KEDA's `parseKafkaOAuthbearerAuthParamsTestDataset` (metadata merged over validKafkaMetadata).
+    #[test]
+    fn parse_kafka_oauthbearer_auth_params_test_dataset() {
+        const BEARER: Pairs = &[
+            ("sasl", "oauthbearer"),
+            ("username", "admin"),
+            ("password", "admin"),
+            ("oauthTokenEndpointUri", "https://website.com"),
+            ("tls", "disable"),
+        ];
+        let cases: &[(&str, Pairs, Pairs, Outcome)] = &[
+            (
+                "bearer",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Ok,
+            ),
+            (
+                "explicit bearer",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "bearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Ok,
+            ),
+            (
+                "multiple scopes",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope1, scope2"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Ok,
+            ),
+            ("no scope", &[], BEARER, Outcome::Ok),
+            (
+                "bad sasl type",
+                &[],
+                &[
+                    ("sasl", "foo"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Err("sasl"),
+            ),
+            (
+                "empty endpoint",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", ""),
+                    ("tls", "disable"),
+                ],
+                Outcome::Err("oauthTokenEndpointUri"),
+            ),
+            (
+                "extension",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                    ("oauthExtensions", "extension_foo=bar"),
+                ],
+                Outcome::Ok,
+            ),
+            (
+                "extensions",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                    ("oauthExtensions", "extension_foo=bar,extension_baz=baz"),
+                ],
+                Outcome::Ok,
+            ),
+            (
+                "bad extension",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "admin"),
+                    ("password", "admin"),
+                    ("scopes", "scope"),
+                    ("oauthTokenEndpointUri", "https://website.com"),
+                    ("tls", "disable"),
+                    ("oauthExtensions", "extension_foo=bar,extension_bazbaz"),
+                ],
+                Outcome::Err("oauthExtensions"),
+            ),
+            (
+                "MSK + TLS + keys",
+                &[("awsRegion", "eu-west-1")],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "enable"),
+                    ("awsAccessKeyID", "none"),
+                    ("awsSecretAccessKey", "none"),
+                ],
+                Outcome::Ok,
+            ),
+            (
+                "MSK + TLS + role",
+                &[("awsRegion", "eu-west-1")],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "enable"),
+                    ("awsRegion", "eu-west-1"),
+                    ("awsRoleArn", "none"),
+                ],
+                Outcome::Ok,
+            ),
+            (
+                "MSK without TLS",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "disable"),
+                ],
+                Outcome::Err("tls"),
+            ),
+            (
+                "MSK without region",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "enable"),
+                    ("awsRegion", ""),
+                ],
+                Outcome::Err("awsRegion"),
+            ),
+            // KEDA names this case "no credentials", but `awsRegion` is read from metadata only,
+            // so it fails on the region first.
+            (
+                "MSK, region only in auth params",
+                &[],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "enable"),
+                    ("awsRegion", "eu-west-1"),
+                ],
+                Outcome::Err("awsRegion"),
+            ),
+            (
+                "MSK without credentials",
+                &[("awsRegion", "eu-west-1")],
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "enable"),
+                ],
+                Outcome::Err("awsAccessKeyID"),
+            ),
+        ];
+        for (name, extra, auth, expected) in cases {
+            let mut metadata: Vec<(&str, &str)> = VALID.to_vec();
+            metadata.extend_from_slice(extra);
+            let Some(m) = check(name, &metadata, auth, expected) else {
+                continue;
+            };
+            match &m.sasl {
+                Sasl::OAuthBearer(OAuthTokenProvider::Bearer {
+                    scopes, extensions, ..
+                }) => {
+                    let raw = auth.iter().find(|(k, _)| *k == "scopes").map(|(_, v)| *v);
+                    let expected_scopes: Vec<&str> =
+                        raw.map_or(vec![], |v| v.split(',').map(str::trim).collect());
+                    assert_eq!(scopes, &expected_scopes, "{name}");
+                    let raw = auth
+                        .iter()
+                        .find(|(k, _)| *k == "oauthExtensions")
+                        .map(|(_, v)| *v);
+                    assert_eq!(
+                        extensions.len(),
+                        raw.map_or(0, |v| v.split(',').count()),
+                        "{name}"
+                    );
+                }
+                Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam {
+                    region,
+                    authorization,
+                }) => {
+                    assert_eq!(region, "eu-west-1", "{name}");
+                    let expected = if auth.iter().any(|(k, _)| *k == "awsRoleArn") {
+                        AwsAuthorization::Role {
+                            role_arn: "none".into(),
+                        }
+                    } else {
+                        AwsAuthorization::AccessKey {
+                            access_key_id: "none".into(),
+                            secret_access_key: "none".into(),
+                            session_token: None,
+                        }
+                    };
+                    assert_eq!(authorization, &expected, "{name}");
+                }
+                other => panic!("{name}: expected oauthbearer, got {other:?}"),
+            }
+        }
+    }
+
+    /// KEDA's `kafkaMetricIdentifiers`.
+    #[test]
+    fn kafka_metric_identifiers() {
+        let with_topic: Pairs = &[
+            ("bootstrapServers", "foobar:9092"),
+            ("consumerGroup", "my-group"),
+            ("topic", "my-topic"),
+        ];
+        let without_topic: Pairs = &[
+            ("bootstrapServers", "foobar:9092"),
+            ("consumerGroup", "my-group"),
+        ];
+        let cases = [
+            (with_topic, 0, "s0-kafka-my-topic"),
+            (with_topic, 1, "s1-kafka-my-topic"),
+            (without_topic, 1, "s1-kafka-my-group-topics"),
+        ];
+        let context = ScalerContext::default();
+        for (metadata, index, name) in cases {
+            let scaler = KafkaScaler::build(&config(metadata, WITH_AUTH, index), &context)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let specs = scaler.metric_specs();
+            let metric = specs[0]
+                .external()
+                .unwrap_or_else(|| panic!("{name}: external"));
+            assert_eq!(metric.name.as_str(), name);
+            assert_eq!(metric.target, 10.0);
+        }
+    }
+
+    /// KEDA's inline table in `TestKafkaParsePartitionLimitation`.
+    #[test]
+    fn partition_limitation_lists_and_ranges() {
+        let cases: &[(&str, Option<&[i32]>)] = &[
+            ("1", Some(&[1])),
+            ("1,2,3,4", Some(&[1, 2, 3, 4])),
+            (" 1 , 2 , 3 ", Some(&[1, 2, 3])),
+            ("1-4", Some(&[1, 2, 3, 4])),
+            ("3-3", Some(&[3])),
+            (" 1 - 4 ", Some(&[1, 2, 3, 4])),
+            ("1-4,8,10-12", Some(&[1, 2, 3, 4, 8, 10, 11, 12])),
+            ("a,b,c", None),
+            ("1-2-3", None),
+            ("a-3", None),
+            ("1-b", None),
+            ("2147483648", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_partition_limitation(input).ok().as_deref(),
+                *expected,
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kafka_versions_follow_sarama() {
+        assert_eq!(KafkaVersion::parse("1.0.0"), Ok(KafkaVersion([1, 0, 0, 0])));
+        assert_eq!(
+            KafkaVersion::parse("0.10.2.1"),
+            Ok(KafkaVersion([0, 10, 2, 1]))
+        );
+        assert_eq!(
+            KafkaVersion::parse("3.6.0")
+                .map(|v| v.to_string())
+                .as_deref(),
+            Ok("3.6.0")
+        );
+        for bad in ["1.2.3.4", "1.0", "0.10.2", "v1.0.0", "1.a.0", "1..00"] {
+            assert!(KafkaVersion::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metric_type_utilization_is_rejected_with_other_errors() {
+        let mut c = config(&[], &[], 0);
+        c.metric_type = Some(scaler_core::MetricTargetType::Utilization);
+        let errors = KafkaScaler::build(&c, &ScalerContext::default()).unwrap_err();
+        assert_eq!(errors.0[0].key, "metricType");
+        assert!(errors.0.iter().any(|e| e.key == "bootstrapServers"));
+    }
+
+    #[tokio::test]
+    async fn sampling_is_not_supported_yet() {
+        let scaler = KafkaScaler::build(&config(VALID, &[], 0), &ScalerContext::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let name = scaler_core::MetricName::indexed(0, "kafka-my-topic");
+        let request = SampleRequest {
+            metric: &name,
+            now: chrono::Utc::now(),
+        };
+        let error = scaler.sample(request).await.unwrap_err();
+        assert_eq!(error.category, scaler_core::ErrorCategory::Unsupported);
     }
 }
