@@ -1,1 +1,4 @@
 //! Windlass operator library.
+
+pub mod crd;
+pub mod crds;
