@@ -553,9 +553,9 @@ impl Metadata {
 
         let start = start.and_then(|spec| schedule(&mut reader, "start", &spec));
         let end = end.and_then(|spec| schedule(&mut reader, "end", &spec));
-        if let (Some(start), Some(end)) = (&start, &end)
-            && start.as_str() == end.as_str()
-        {
+        let same =
+            matches!((&start, &end), (Some(start), Some(end)) if start.as_str() == end.as_str());
+        if same {
             reader.error(
                 ParamError::new("end", "start and end can not have exactly same time input")
                     .with_hint("give `end` a different schedule from `start`, e.g. start: 0 6 * * *, end: 0 20 * * *"),
