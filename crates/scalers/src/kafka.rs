@@ -317,7 +317,7 @@ impl Metadata {
         let full_metadata = bool_flag(&mut r, "fullMetadata", "true");
         let version = r.key("version", order::M).parse_with(
             "write the brokers' version like \"2.8.1\" (or \"0.10.2.1\" before 1.0)",
-            |value| KafkaVersion::parse(value),
+            KafkaVersion::parse,
         );
         let tls_mode = single_enum(
             &mut r,
