@@ -210,17 +210,13 @@ impl Metadata {
         );
         let material = TlsMaterial::read(&mut r);
 
-        if let Some(value) = lag_threshold
-            && value <= 0
-        {
+        if lag_threshold.is_some_and(|value| value <= 0) {
             r.error(
                 ParamError::new("lagThreshold", "lagThreshold must be a positive number")
                     .with_hint("set `lagThreshold` to an integer above 0"),
             );
         }
-        if let Some(value) = activation_lag_threshold
-            && value < 0
-        {
+        if activation_lag_threshold.is_some_and(|value| value < 0) {
             r.error(
                 ParamError::new(
                     "activationLagThreshold",

@@ -329,17 +329,13 @@ impl Metadata {
         let unsafe_ssl = bool_flag(&mut r, "unsafeSsl", "false");
         let material = TlsMaterial::read(&mut r);
 
-        if let Some(value) = lag_threshold
-            && value <= 0
-        {
+        if lag_threshold.is_some_and(|value| value <= 0) {
             r.error(
                 ParamError::new("lagThreshold", "\"lagThreshold\" must be positive number")
                     .with_hint("set `lagThreshold` to an integer above 0"),
             );
         }
-        if let Some(value) = activation_lag_threshold
-            && value < 0
-        {
+        if activation_lag_threshold.is_some_and(|value| value < 0) {
             r.error(
                 ParamError::new(
                     "activationLagThreshold",
