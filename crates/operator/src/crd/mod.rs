@@ -3,6 +3,15 @@
 //!
 //! These Rust types are the source of truth for the CRD YAML in `crds/` (see [`crate::crds`]);
 //! their doc comments become `kubectl explain` text.
+//!
+//! Differences from KEDA's generated CRDs that the derive cannot avoid (all equivalent once the
+//! API server has defaulted the CRD):
+//! - `names.listKind` is left for the API server to default (`<Kind>List`, as KEDA sets it);
+//! - the root schema does not list `apiVersion`, `kind` and `metadata` (implicit for every CRD);
+//! - the top-level `status` and the HPA behavior's `tolerance` are `nullable` (kube adds it to
+//!   every optional root field and every optional int-or-string);
+//! - bounds are written as floats (`minimum: 1.0`), the type k8s-openapi uses for them;
+//! - descriptions are Windlass' own, and schemas carry a `title`.
 
 pub mod conditions;
 pub mod scaled_object;
@@ -97,3 +106,6 @@ fn strip_null_in(obj: &mut serde_json::Map<String, serde_json::Value>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -317,23 +317,61 @@ pub struct HorizontalPodAutoscalerConfig {
     pub name: Option<String>,
 }
 
-/// Schema of the HPA behavior with `stabilizationWindowSeconds` bounded to 0..=3600 for both
-/// directions, as the HPA API itself enforces.
+/// Schema of the HPA behavior as KEDA's CRD has it: `stabilizationWindowSeconds` bounded to
+/// 0..=3600 in both directions (the HPA API's own limits), `policies` an atomic list, and
+/// `tolerance` an int-or-string whose string form must match the quantity syntax.
 fn hpa_behavior_schema(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = <HorizontalPodAutoscalerBehavior as JsonSchema>::json_schema(generator);
     for direction in ["scaleUp", "scaleDown"] {
-        let window = schema
+        let Some(rules) = schema
             .get_mut("properties")
             .and_then(|p| p.get_mut(direction))
             .and_then(|d| d.get_mut("properties"))
-            .and_then(|p| p.get_mut("stabilizationWindowSeconds"))
-            .and_then(serde_json::Value::as_object_mut);
-        if let Some(window) = window {
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        if let Some(window) = rules
+            .get_mut("stabilizationWindowSeconds")
+            .and_then(serde_json::Value::as_object_mut)
+        {
             window.insert("minimum".into(), 0.into());
             window.insert("maximum".into(), 3600.into());
         }
+        if let Some(policies) = rules
+            .get_mut("policies")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            policies.insert("x-kubernetes-list-type".into(), "atomic".into());
+        }
+        if let Some(tolerance) = rules
+            .get_mut("tolerance")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            tolerance.insert("pattern".into(), QUANTITY_PATTERN.into());
+            tolerance.insert("x-kubernetes-int-or-string".into(), true.into());
+        }
     }
     schema
+}
+
+/// Syntax of a Kubernetes resource quantity (e.g. `100m`, `1.5`, `2Gi`, `1e3`).
+const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
+
+/// Removes the `default` that schemars derives from `#[serde(default)]` on the properties of a
+/// status type: status is written by the operator, KEDA's CRD declares no defaults there.
+fn remove_property_defaults(schema: &mut Schema) {
+    if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for prop in props
+            .values_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            prop.remove("default");
+        }
+    }
 }
 
 /// One event source.
@@ -507,6 +545,7 @@ pub enum HealthStatusType {
 /// Activity of one metric at the last poll.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = remove_property_defaults)]
 pub struct TriggerActivityStatus {
     /// Whether the metric was above its activation threshold.
     #[serde(default)]
