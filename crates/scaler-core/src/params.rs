@@ -7,10 +7,10 @@
 //! in which order; for each source in order, each name (the key, then its aliases) is tried,
 //! the value is trimmed, and the first **non-empty** value wins (KEDA's `typed_config.go`).
 //!
-//! Conversions follow KEDA's typed config, which decodes scalar values as JSON: integers are
-//! JSON integers (`"10"`, not `"10.0"` or `"+10"`), floats are JSON numbers (`"1e3"`, not
-//! `".5"`), booleans are exactly `true` or `false`. Lists split on `,` and trim each item; maps
-//! are `k=v,k2=v2`; an enum value is checked item by item against its allowed values.
+//! Conversions follow KEDA's typed config: integers and floats are decoded as JSON (`"10"`, not
+//! `"10.0"` or `"+10"`; `"1e3"` but not `".5"`), booleans with Go's `strconv.ParseBool` (`1, t,
+//! T, TRUE, true, True` and their false forms). Lists split on `,` and trim each item; maps are
+//! `k=v,k2=v2`; an enum value is checked item by item against its allowed values.
 //!
 //! Errors are collected, not returned at the first one, so `windlass check` can report every
 //! broken key of a trigger at once. Each error names its key.
@@ -384,14 +384,9 @@ impl Lookup<'_, '_> {
         self.json("a number (like \"10\" or \"0.5\")")
     }
 
-    /// `true` or `false`, exactly (KEDA's typed config decodes booleans as JSON).
-    pub fn bool(self) -> Option<bool> {
-        self.json("a boolean (\"true\" or \"false\")")
-    }
-
     /// A boolean with Go's `strconv.ParseBool` rules (`1, t, T, TRUE, true, True` and their
-    /// false forms), for the scalers that still parse by hand in KEDA.
-    pub fn go_bool(mut self) -> Option<bool> {
+    /// false forms), as KEDA's typed config reads booleans.
+    pub fn bool(mut self) -> Option<bool> {
         let value = self.raw()?;
         match parse_go_bool(&value) {
             Some(parsed) => Some(parsed),
@@ -400,6 +395,11 @@ impl Lookup<'_, '_> {
                 None
             }
         }
+    }
+
+    /// The same as [`Lookup::bool`]; kept for scalers written before the two were unified.
+    pub fn go_bool(self) -> Option<bool> {
+        self.bool()
     }
 
     /// A comma-separated list; each item trimmed.
@@ -510,12 +510,12 @@ mod tests {
         assert_eq!(r.key("count", order::M).int(), Some(12));
         assert_eq!(r.key("ratio", order::M).float(), Some(1000.0));
         assert_eq!(r.key("ratio", order::M).int(), None);
-        assert_eq!(r.key("flag", order::M).bool(), None);
-        assert_eq!(r.key("flag", order::M).go_bool(), Some(true));
+        assert_eq!(r.key("flag", order::M).bool(), Some(true));
+        assert_eq!(r.key("policy", order::M).bool(), None);
         let errors = r.finish(()).unwrap_err().0;
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].key, "ratio");
-        assert_eq!(errors[1].key, "flag");
+        assert_eq!(errors[1].key, "policy");
     }
 
     #[test]

@@ -8,9 +8,11 @@ pub mod cpu_memory;
 pub mod cron;
 pub mod external;
 pub mod kafka;
+pub mod kafka_auth;
 pub mod nats_jetstream;
 pub mod prometheus;
 pub mod redis;
+pub mod redis_connection;
 pub mod redis_streams;
 
 use scaler_core::ScalerRegistry;
