@@ -397,11 +397,6 @@ impl Lookup<'_, '_> {
         }
     }
 
-    /// The same as [`Lookup::bool`]; kept for scalers written before the two were unified.
-    pub fn go_bool(self) -> Option<bool> {
-        self.bool()
-    }
-
     /// A comma-separated list; each item trimmed.
     pub fn list(mut self) -> Option<Vec<String>> {
         let value = self.raw()?;

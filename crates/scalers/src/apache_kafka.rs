@@ -183,7 +183,7 @@ impl Metadata {
             .default(defaults::ACTIVATION_LAG_THRESHOLD)
             .int();
         let offset_reset_policy = OffsetResetPolicy::read(&mut r);
-        let mut flag = |name: &'static str| r.key(name, order::M).default("false").go_bool();
+        let mut flag = |name: &'static str| r.key(name, order::M).default("false").bool();
         let allow_idle_consumers = flag("allowIdleConsumers");
         let exclude_persistent_lag = flag("excludePersistentLag");
         let scale_to_zero_on_invalid_offset = flag("scaleToZeroOnInvalidOffset");

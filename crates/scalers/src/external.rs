@@ -78,8 +78,8 @@ impl Metadata {
             reader.error(error);
         }
         let scaler_address = reader.key("scalerAddress", order::M).required().string();
-        let enable_tls = reader.key("enableTLS", order::M).go_bool();
-        let unsafe_ssl = reader.key("unsafeSsl", order::M).go_bool();
+        let enable_tls = reader.key("enableTLS", order::M).bool();
+        let unsafe_ssl = reader.key("unsafeSsl", order::M).bool();
         let ca_cert = reader.key("caCert", order::A).string();
         let tls_client_cert = reader.key("tlsClientCert", order::A).string();
         let tls_client_key = reader.key("tlsClientKey", order::A).string();

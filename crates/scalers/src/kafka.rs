@@ -267,7 +267,7 @@ fn bool_flag(
     name: &'static str,
     default: &'static str,
 ) -> Option<bool> {
-    reader.key(name, order::M).default(default).go_bool()
+    reader.key(name, order::M).default(default).bool()
 }
 
 fn require(
@@ -475,7 +475,7 @@ impl Metadata {
         let disable_fast = r
             .key("kerberosDisableFAST", order::A)
             .default("false")
-            .go_bool();
+            .bool();
         let aws_region = r.key("awsRegion", order::M).string();
 
         let Some(mode) = mode else {

@@ -92,7 +92,7 @@ impl Metadata {
         let use_https = reader
             .key("useHttps", order::M)
             .default(defaults::USE_HTTPS)
-            .go_bool();
+            .bool();
         let monitoring_endpoint = reader
             .key("natsServerMonitoringEndpoint", order::A_M)
             .required()

@@ -466,8 +466,8 @@ impl Metadata {
         let ignore_null_values = reader
             .key("ignoreNullValues", order::M)
             .default(defaults::IGNORE_NULL_VALUES)
-            .go_bool();
-        let unsafe_ssl = reader.key("unsafeSsl", order::M).go_bool().unwrap_or(false);
+            .bool();
+        let unsafe_ssl = reader.key("unsafeSsl", order::M).bool().unwrap_or(false);
         let aws_region = reader.key("awsRegion", order::M_A).string();
         let timeout = reader.key("timeout", order::M).parse_with(
             "write a duration like \"30s\" or a whole number of milliseconds like \"1000\"",

@@ -102,7 +102,7 @@ impl ConnectionInfo {
         let sentinel_master = r.key("sentinelMaster", order::M_A_E).string();
         let hosts = r.key("host", order::M_E_A).aliases(&["hosts"]).list();
         let ports = r.key("port", order::M_E_A).aliases(&["ports"]).list();
-        let unsafe_ssl = r.key("unsafeSsl", order::M).default("false").go_bool();
+        let unsafe_ssl = r.key("unsafeSsl", order::M).default("false").bool();
         let cert = r.key("Cert", order::A).aliases(&["cert"]).string();
         let key = r.key("key", order::A).string();
         let key_password = r.key("keyPassword", order::A).string();

@@ -65,12 +65,13 @@ fn strip_null_in(obj: &mut serde_json::Map<String, serde_json::Value>) {
     // `anyOf: [<schema>, <null>]` becomes `<schema>`, keeping this level's own keywords.
     if let Some(Value::Array(variants)) = obj.get("anyOf") {
         let non_null: Vec<&Value> = variants.iter().filter(|v| !is_null_schema(v)).collect();
-        if non_null.len() == 1 && non_null.len() < variants.len() {
-            if let Some(Value::Object(inner)) = non_null.first().map(|v| (*v).clone()) {
-                obj.remove("anyOf");
-                for (k, v) in inner {
-                    obj.entry(k).or_insert(v);
-                }
+        if non_null.len() == 1
+            && non_null.len() < variants.len()
+            && let Some(Value::Object(inner)) = non_null.first().map(|v| (*v).clone())
+        {
+            obj.remove("anyOf");
+            for (k, v) in inner {
+                obj.entry(k).or_insert(v);
             }
         }
     }
