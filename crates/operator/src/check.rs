@@ -49,7 +49,7 @@ pub fn describe_metric(
         Some(MetricSpec::External(metric)) => (
             Some(metric.name.to_string()),
             Some(metric.target_type.to_string()),
-            Some(serde_json::json!(metric.target)),
+            Some(json_number(metric.target)),
         ),
         Some(MetricSpec::Resource(resource)) => {
             let (kind, target) = match resource.target {
@@ -65,6 +65,16 @@ pub fn describe_metric(
             )
         }
         None => (None, None, None),
+    }
+}
+
+/// A whole number as a JSON integer (`1`, not `1.0`), anything else as a float.
+fn json_number(value: f64) -> serde_json::Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if value.fract() == 0.0 && value.abs() < EXACT {
+        serde_json::json!(value as i64)
+    } else {
+        serde_json::json!(value)
     }
 }
 

@@ -256,9 +256,12 @@ impl ManifestSet {
         namespace: Option<&str>,
         name: &str,
     ) -> Option<&'s Document> {
-        self.of_kind(group, kind).find(|doc| {
-            doc.name() == name && namespace.is_none_or(|namespace| doc.namespace() == namespace)
-        })
+        // Like `kubectl apply` of the whole set: a later document of the same name wins.
+        self.of_kind(group, kind)
+            .filter(|doc| {
+                doc.name() == name && namespace.is_none_or(|namespace| doc.namespace() == namespace)
+            })
+            .last()
     }
 }
 

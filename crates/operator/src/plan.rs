@@ -532,7 +532,10 @@ pub fn render_text(plans: &[ObjectPlan]) -> String {
         };
         out.push_str(&format!("  windlass: {} ({detail})\n", decision.action));
         match plan.hpa_replicas {
-            Some(replicas) => out.push_str(&format!("  hpa: {replicas} replicas\n")),
+            Some(replicas) => out.push_str(&format!(
+                "  hpa: {replicas} replica{}\n",
+                if replicas == 1 { "" } else { "s" }
+            )),
             None => out.push_str("  hpa: idle (the target is at zero)\n"),
         }
         out.push_str(&format!(

@@ -73,7 +73,7 @@ pub fn prepare_all(
     options: &ResolveOptions,
 ) -> Vec<PreparedObject> {
     let documents: Vec<&Document> = set.of_kind(crd::GROUP, "ScaledObject").collect();
-    let typed: Vec<Result<ScaledObject, Problem>> = documents
+    let typed: Vec<(Option<ScaledObject>, Vec<Problem>)> = documents
         .iter()
         .map(|doc| typed_scaled_object(doc))
         .collect();
@@ -94,12 +94,10 @@ pub fn prepare_all(
                 warnings: Vec::new(),
                 triggers: Vec::new(),
             };
-            let so = match typed_so {
-                Ok(so) => so,
-                Err(problem) => {
-                    prepared.errors.push(problem.clone());
-                    return prepared;
-                }
+            let (typed_so, problems) = typed_so;
+            prepared.errors.extend(problems.iter().cloned());
+            let Some(so) = typed_so else {
+                return prepared;
             };
             prepared.errors.extend(validate::schema_rules(so));
             let neighbours = neighbours(so, &typed, &hpas, &limit_ranges, set);
@@ -133,10 +131,13 @@ pub fn prepare_all(
         .collect()
 }
 
-/// The document as a ScaledObject of `keda.sh/v1alpha1`, or the problem that prevents it.
-fn typed_scaled_object(doc: &Document) -> Result<ScaledObject, Problem> {
+/// The document as a ScaledObject of `keda.sh/v1alpha1`, or the problems that prevent it.
+///
+/// Trigger metadata values written as YAML numbers or booleans are reported (the API server
+/// rejects them) and then read as strings, so the object's other problems are found too.
+fn typed_scaled_object(doc: &Document) -> (Option<ScaledObject>, Vec<Problem>) {
     if doc.api_version() != crd::API_VERSION {
-        return Err(Problem::new(
+        let problem = Problem::new(
             "apiVersion",
             format!(
                 "{:?} is not served; ScaledObjects are {}",
@@ -144,17 +145,53 @@ fn typed_scaled_object(doc: &Document) -> Result<ScaledObject, Problem> {
                 crd::API_VERSION
             ),
         )
-        .fix(format!("set apiVersion: {}", crd::API_VERSION)));
+        .fix(format!("set apiVersion: {}", crd::API_VERSION));
+        return (None, vec![problem]);
     }
-    doc.typed::<ScaledObject>().map_err(|error| {
-        let hint =
-            if error.message.contains("expected a string") && error.path.contains(".metadata.") {
-                "trigger metadata values are strings: quote the value"
-            } else {
-                "match the field to KEDA's ScaledObject schema (`windlass crds` prints it)"
+    let mut document = doc.clone();
+    let problems = stringify_metadata(&mut document.value);
+    match document.typed::<ScaledObject>() {
+        Ok(so) => (Some(so), problems),
+        Err(error) => {
+            let problem = Problem::new(error.path, error.message)
+                .fix("match the field to KEDA's ScaledObject schema (`windlass crds` prints it)");
+            (None, problems.into_iter().chain([problem]).collect())
+        }
+    }
+}
+
+/// Turns non-string trigger metadata values into strings, with one problem for each.
+fn stringify_metadata(value: &mut serde_json::Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(triggers) = value
+        .pointer_mut("/spec/triggers")
+        .and_then(|t| t.as_array_mut())
+    else {
+        return problems;
+    };
+    for (index, trigger) in triggers.iter_mut().enumerate() {
+        let Some(metadata) = trigger.get_mut("metadata").and_then(|m| m.as_object_mut()) else {
+            continue;
+        };
+        for (key, entry) in metadata.iter_mut() {
+            let text = match &*entry {
+                serde_json::Value::String(_) => continue,
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => other.to_string(),
             };
-        Problem::new(error.path, error.message).fix(hint)
-    })
+            problems.push(
+                Problem::new(
+                    format!("spec.triggers[{index}].metadata.{key}"),
+                    format!("must be a string, got {entry}"),
+                )
+                .fix(format!("quote the value: {key}: \"{text}\"")),
+            );
+            *entry = serde_json::Value::String(text);
+        }
+    }
+    problems
 }
 
 fn typed_of_kind<T: serde::de::DeserializeOwned>(
@@ -173,7 +210,7 @@ fn typed_of_kind<T: serde::de::DeserializeOwned>(
 
 fn neighbours<'a>(
     so: &ScaledObject,
-    all: &'a [Result<ScaledObject, Problem>],
+    all: &'a [(Option<ScaledObject>, Vec<Problem>)],
     hpas: &[(String, HorizontalPodAutoscaler)],
     limit_ranges: &[(String, LimitRange)],
     set: &ManifestSet,
@@ -194,7 +231,7 @@ fn neighbours<'a>(
     Neighbours {
         scaled_objects: all
             .iter()
-            .filter_map(|other| other.as_ref().ok())
+            .filter_map(|(other, _)| other.as_ref())
             .filter(|other| other.metadata.namespace.as_deref().unwrap_or("default") == namespace)
             .collect(),
         hpas: hpas
