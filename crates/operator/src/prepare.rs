@@ -334,6 +334,7 @@ fn prepare_trigger(
             namespace: so.metadata.namespace.clone().unwrap_or_default(),
             name: so.metadata.name.clone().unwrap_or_default(),
         },
+        pod_identity: resolved.pod_identity,
     };
     match registry.build(&config, context) {
         Ok(scaler) => prepared.scaler = Some(scaler),

@@ -9,14 +9,17 @@
 //!
 //! Conversions follow KEDA's typed config: integers and floats are decoded as JSON (`"10"`, not
 //! `"10.0"` or `"+10"`; `"1e3"` but not `".5"`), booleans with Go's `strconv.ParseBool` (`1, t,
-//! T, TRUE, true, True` and their false forms). Lists split on `,` and trim each item; maps are
-//! `k=v,k2=v2`; an enum value is checked item by item against its allowed values.
+//! T, TRUE, true, True` and their false forms), durations as a Go duration string (`"30s"`,
+//! `"1m30s"`) or else an integer of milliseconds, never negative. Lists split on `,` and trim
+//! each item; maps are `k=v,k2=v2`; an enum value is checked item by item against its allowed
+//! values.
 //!
 //! Errors are collected, not returned at the first one, so `windlass check` can report every
 //! broken key of a trigger at once. Each error names its key.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
@@ -397,6 +400,24 @@ impl Lookup<'_, '_> {
         }
     }
 
+    /// A duration as KEDA's typed config reads `time.Duration` fields: a Go duration string
+    /// (`"30s"`, `"1m30s"`, `"1.5h"`), else an integer of milliseconds (`"1000"`); negative
+    /// values are errors. See [`parse_keda_duration`].
+    pub fn duration(mut self) -> Option<Duration> {
+        let value = self.raw()?;
+        match parse_keda_duration(&value) {
+            Ok(parsed) => Some(parsed),
+            Err(problem) => {
+                self.invalid(
+                    &value,
+                    problem,
+                    "write a duration like \"30s\" or a whole number of milliseconds like \"1000\"",
+                );
+                None
+            }
+        }
+    }
+
     /// A comma-separated list; each item trimmed.
     pub fn list(mut self) -> Option<Vec<String>> {
         let value = self.raw()?;
@@ -441,6 +462,126 @@ impl Lookup<'_, '_> {
                 None
             }
         }
+    }
+}
+
+/// KEDA's `time.Duration` parameters: Go's `time.ParseDuration` first, else Go's
+/// `strconv.ParseInt` as milliseconds; negative durations are rejected. The error texts are
+/// KEDA's.
+pub fn parse_keda_duration(value: &str) -> Result<Duration, String> {
+    if let Some(nanos) = parse_go_duration(value) {
+        return u64::try_from(nanos)
+            .map(Duration::from_nanos)
+            .map_err(|_| format!("duration cannot be negative: {value:?}"));
+    }
+    match parse_go_int(value) {
+        Some(ms) if ms < 0 => Err(format!("duration cannot be negative: {ms} milliseconds")),
+        Some(ms) => Ok(Duration::from_millis(ms.unsigned_abs())),
+        None => Err(format!(
+            "unable to parse duration value {value:?}: must be either a duration string (e.g. '30s', '5m') or a number of milliseconds"
+        )),
+    }
+}
+
+/// Go's `strconv.ParseInt(value, 10, 64)`: optional sign, ASCII digits, within `i64`.
+fn parse_go_int(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.strip_prefix('+').unwrap_or(value).parse().ok()
+}
+
+/// Go's `time.ParseDuration`, in nanoseconds; `None` where Go returns an error (bad syntax,
+/// unknown unit, or beyond `i64` nanoseconds).
+///
+/// A duration is an optional sign and one or more `<number><unit>` parts, the number a decimal
+/// with an optional fraction (`1`, `1.5`, `.5`, `5.`), the unit one of `ns`, `us` (`µs`), `ms`,
+/// `s`, `m`, `h`; a lone `0` needs no unit.
+pub fn parse_go_duration(text: &str) -> Option<i64> {
+    let (negative, mut rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    // Nanoseconds as an unsigned magnitude; Go allows exactly 2^63 for a negative duration.
+    let limit: u64 = 1 << 63;
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let whole_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let whole_digits = &rest[..whole_end];
+        rest = &rest[whole_end..];
+        let mut whole: u64 = 0;
+        for digit in whole_digits.bytes() {
+            whole = whole
+                .checked_mul(10)
+                .and_then(|w| w.checked_add(u64::from(digit - b'0')))
+                .filter(|&w| w <= limit)?;
+        }
+        // The fraction keeps the digits that fit; later ones only lose precision, as in Go.
+        let mut fraction: u64 = 0;
+        let mut scale: f64 = 1.0;
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let end = after_dot
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after_dot.len());
+            let mut overflowed = false;
+            for digit in after_dot[..end].bytes() {
+                if overflowed {
+                    continue;
+                }
+                match fraction
+                    .checked_mul(10)
+                    .and_then(|f| f.checked_add(u64::from(digit - b'0')))
+                    .filter(|&f| f <= limit)
+                {
+                    Some(next) => {
+                        fraction = next;
+                        scale *= 10.0;
+                    }
+                    None => overflowed = true,
+                }
+            }
+            rest = &after_dot[end..];
+            if whole_digits.is_empty() && end == 0 {
+                return None;
+            }
+        } else if whole_digits.is_empty() {
+            return None;
+        }
+        let unit_end = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit: u64 = match &rest[..unit_end] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        let mut part = whole.checked_mul(unit).filter(|&p| p <= limit)?;
+        if fraction > 0 {
+            // Go adds float64(fraction) * (float64(unit) / scale), truncated.
+            let extra = (fraction as f64 * (unit as f64 / scale)) as u64;
+            part = part.checked_add(extra).filter(|&p| p <= limit)?;
+        }
+        total = total.checked_add(part).filter(|&t| t <= limit)?;
+    }
+    if negative {
+        Some(0i64.wrapping_sub_unsigned(total))
+    } else {
+        i64::try_from(total).ok()
     }
 }
 
@@ -560,5 +701,84 @@ mod tests {
             vec!["a=1".to_owned(), "b = 2".to_owned()]
         );
         assert!(r.finish(()).is_ok());
+    }
+
+    #[test]
+    fn go_durations() {
+        for (text, nanos) in [
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("30s", Some(30_000_000_000)),
+            ("1m30s", Some(90_000_000_000)),
+            ("1.5h", Some(5_400_000_000_000)),
+            (".5s", Some(500_000_000)),
+            ("5.s", Some(5_000_000_000)),
+            ("-1s", Some(-1_000_000_000)),
+            ("+2ms", Some(2_000_000)),
+            ("300ms", Some(300_000_000)),
+            ("2us", Some(2_000)),
+            ("2\u{b5}s", Some(2_000)),
+            ("1h2m3s4ms5us6ns", Some(3_723_004_005_006)),
+            ("1.000000001s", Some(1_000_000_001)),
+            ("2562047h47m16.854775807s", Some(i64::MAX)),
+            ("-2562047h47m16.854775808s", Some(i64::MIN)),
+            ("2562047h47m16.854775808s", None),
+            ("9223372036854775808ns", None),
+            ("1000", None),
+            ("1d", None),
+            ("", None),
+            ("-", None),
+            ("s", None),
+            (".s", None),
+            ("1.2.3s", None),
+            ("1s ", None),
+        ] {
+            assert_eq!(parse_go_duration(text), nanos, "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_follow_kedas_typed_config() {
+        let p = TriggerParams::from_metadata([
+            ("go", "1m30s"),
+            ("millis", "1500"),
+            ("plus", "+20"),
+            ("zero", "0"),
+            ("negativeMillis", "-1"),
+            ("negativeGo", "-5s"),
+            ("word", "a"),
+            ("float", "1.5"),
+        ]);
+        let mut r = ParamReader::new(&p);
+        assert_eq!(
+            r.key("go", order::M).duration(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            r.key("millis", order::M).duration(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            r.key("plus", order::M).duration(),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(r.key("zero", order::M).duration(), Some(Duration::ZERO));
+        assert_eq!(r.key("absent", order::M).duration(), None);
+        assert_eq!(r.key("negativeMillis", order::M).duration(), None);
+        assert_eq!(r.key("negativeGo", order::M).duration(), None);
+        assert_eq!(r.key("word", order::M).duration(), None);
+        assert_eq!(r.key("float", order::M).duration(), None);
+        let errors = r.finish(()).unwrap_err().0;
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unable to set param \"negativeMillis\" value \"-1\": duration cannot be negative: -1 milliseconds",
+                "unable to set param \"negativeGo\" value \"-5s\": duration cannot be negative: \"-5s\"",
+                "unable to set param \"word\" value \"a\": unable to parse duration value \"a\": must be either a duration string (e.g. '30s', '5m') or a number of milliseconds",
+                "unable to set param \"float\" value \"1.5\": unable to parse duration value \"1.5\": must be either a duration string (e.g. '30s', '5m') or a number of milliseconds",
+            ]
+        );
+        assert!(errors.iter().all(|e| e.hint.is_some()));
     }
 }

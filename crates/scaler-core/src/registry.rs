@@ -33,9 +33,78 @@ pub struct TriggerConfig {
     pub use_cached_metrics: bool,
     pub params: TriggerParams,
     pub scaled_object: ObjectRef,
+    /// `spec.podIdentity` of the trigger's TriggerAuthentication or ClusterTriggerAuthentication
+    /// (KEDA's `ScalerConfig.PodIdentity`); `None` when the trigger has no authentication or
+    /// the authentication no pod identity, which scalers treat as provider `none`.
+    pub pod_identity: Option<PodIdentity>,
+}
+
+/// The platform identity a trigger authenticates with, as its TriggerAuthentication's
+/// `spec.podIdentity` writes it. Plain data: the operator fills it, scalers read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodIdentity {
+    /// `provider` as written: `azure-workload`, `gcp`, `aws`, `aws-eks` or `none` (the CRD's
+    /// enum); scalers compare the text, so a value outside the enum simply matches nothing.
+    pub provider: String,
+    /// `roleArn` (AWS): the role to assume with provider `aws`.
+    pub role_arn: Option<String>,
+    /// `externalID` (AWS): passed when assuming `roleArn`.
+    pub external_id: Option<String>,
+    /// `identityOwner` (AWS): `keda` or `workload`; with `workload` the operator reads the role
+    /// from the workload's ServiceAccount (it arrives as authParam `awsRoleArn`).
+    pub identity_owner: Option<String>,
+    /// `identityId` (Azure): client id of the identity to use instead of the default one.
+    pub identity_id: Option<String>,
+    /// `identityTenantId` (Azure): tenant to use instead of the default one.
+    pub identity_tenant_id: Option<String>,
+    /// `identityAuthorityHost` (Azure): authority host to use instead of the default one.
+    pub identity_authority_host: Option<String>,
+}
+
+impl PodIdentity {
+    /// Provider `none`.
+    pub const NONE: &'static str = "none";
+    /// Provider `aws` (IRSA or EKS Pod Identity, optionally assuming `roleArn`).
+    pub const AWS: &'static str = "aws";
+    /// Provider `aws-eks` (deprecated: the role of the workload's ServiceAccount).
+    pub const AWS_EKS: &'static str = "aws-eks";
+    /// Provider `azure-workload`.
+    pub const AZURE_WORKLOAD: &'static str = "azure-workload";
+    /// Provider `gcp`.
+    pub const GCP: &'static str = "gcp";
+
+    /// A pod identity with only `provider` set.
+    pub fn new(provider: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `provider` is set to something other than `none`.
+    pub fn is_enabled(&self) -> bool {
+        !self.provider.is_empty() && self.provider != Self::NONE
+    }
 }
 
 impl TriggerConfig {
+    /// The pod identity provider, `""` when there is no pod identity (KEDA compares the
+    /// provider with `none` and with the empty string alike).
+    pub fn pod_identity_provider(&self) -> &str {
+        self.pod_identity
+            .as_ref()
+            .map(|identity| identity.provider.as_str())
+            .unwrap_or("")
+    }
+
+    /// Whether the trigger's authentication enables a pod identity (provider neither unset nor
+    /// `none`).
+    pub fn has_pod_identity(&self) -> bool {
+        self.pod_identity
+            .as_ref()
+            .is_some_and(PodIdentity::is_enabled)
+    }
+
     /// The HPA target type of an external metric: `AverageValue` unless `metricType` says
     /// `Value`; `Utilization` is an error, as in KEDA, for everything but cpu and memory.
     pub fn external_target_type(&self) -> Result<MetricTargetType, ParamError> {

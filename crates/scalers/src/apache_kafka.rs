@@ -26,7 +26,7 @@
 //! | `ensureEvenDistributionOfPartitions` | M | `false` | Round up to a divisor of the partition count. |
 //! | `sasl` | M **or** A | `none` | `none`, `plaintext`, `scram_sha256`, `scram_sha512`, `gssapi`, `aws_msk_iam`. Setting it in both places is an error. |
 //! | `username`, `password` | A | – | Required by `plaintext`; used by `scram_*`. |
-//! | `awsRegion` | M | – | Required by `aws_msk_iam`, which also needs `tls: enable` and AWS credentials (`awsRoleArn`, or `awsAccessKeyID` + `awsSecretAccessKey`, or pod identity). |
+//! | `awsRegion` | M | – | Required by `aws_msk_iam`, which also needs `tls: enable` and AWS credentials (`awsRoleArn`, or `awsAccessKeyID` + `awsSecretAccessKey`, or the TriggerAuthentication's `podIdentity.provider: aws`, which skips the credential checks). |
 //! | `tls` | M **or** A | `disable` | `enable` or `disable`. Setting it in both places is an error. |
 //! | `ca`, `cert`, `key`, `keyPassword` | A | – | TLS material; with TLS, `cert` and `key` only together. |
 //!
@@ -307,10 +307,12 @@ impl Metadata {
                 }
                 match (aws_region, tls_enabled) {
                     (Some(region), true) => {
-                        read_aws_authorization(&mut r).map(|authorization| Sasl::AwsMskIam {
-                            region,
-                            authorization,
-                        })
+                        read_aws_authorization(&mut r, config.pod_identity.as_ref()).map(
+                            |authorization| Sasl::AwsMskIam {
+                                region,
+                                authorization,
+                            },
+                        )
                     }
                     _ => None,
                 }
@@ -420,6 +422,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use scaler_core::params::TriggerParams;
+    use scaler_core::registry::PodIdentity;
 
     use super::*;
 
@@ -1434,6 +1437,40 @@ mod tests {
         let errors = ApacheKafkaScaler::build(&config(VALID, auth, 0), &ScalerContext::default())
             .unwrap_err();
         assert_eq!(errors.0[0].key, "sasl");
+    }
+
+    /// KEDA's `GetAwsAuthorization`: with `podIdentity.provider: aws` no static keys are needed.
+    #[test]
+    fn msk_iam_with_aws_pod_identity_needs_no_keys() {
+        let metadata: Pairs = &[
+            ("bootstrapServers", "foobar:9092"),
+            ("consumerGroup", "my-group"),
+            ("topic", "my-topics"),
+            ("awsRegion", "us-east-1"),
+        ];
+        let auth: Pairs = &[("tls", "enable"), ("sasl", "aws_msk_iam")];
+        let mut cfg = config(metadata, auth, 0);
+        assert_eq!(
+            Metadata::parse(&cfg).unwrap_err().0[0].key,
+            "awsAccessKeyID"
+        );
+        cfg.pod_identity = Some(PodIdentity {
+            provider: "aws".into(),
+            role_arn: Some("arn:aws:iam::123456789012:role/msk".into()),
+            ..PodIdentity::default()
+        });
+        let m = Metadata::parse(&cfg).unwrap();
+        assert_eq!(
+            m.sasl,
+            Sasl::AwsMskIam {
+                region: "us-east-1".into(),
+                authorization: AwsAuthorization::PodIdentity {
+                    role_arn: Some("arn:aws:iam::123456789012:role/msk".into()),
+                    external_id: None,
+                    identity_owner: None,
+                },
+            }
+        );
     }
 
     #[test]

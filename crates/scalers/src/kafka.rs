@@ -36,7 +36,7 @@
 //! | `oauthTokenEndpointUri` | A | – | Required by `bearer`. |
 //! | `scopes` | A | – | Comma list of OAuth scopes. |
 //! | `oauthExtensions` | A | – | `k=v,k2=v2` SASL extensions. |
-//! | `awsRegion` | M | – | Required by `aws_msk_iam`, which also needs `tls: enable` and AWS credentials (`awsRoleArn`, or `awsAccessKeyID` + `awsSecretAccessKey`, or pod identity). |
+//! | `awsRegion` | M | – | Required by `aws_msk_iam`, which also needs `tls: enable` and AWS credentials (`awsRoleArn`, or `awsAccessKeyID` + `awsSecretAccessKey`, or the TriggerAuthentication's `podIdentity.provider: aws`, which skips the credential checks). |
 //! | `keytab`, `realm`, `kerberosConfig` | A | – | `gssapi`: exactly one of `password`/`keytab`; `realm` and `kerberosConfig` (krb5.conf text) required. |
 //! | `kerberosServiceName` | A | `kafka` | `gssapi` service name. |
 //! | `kerberosDisableFAST` | A | `false` | Disable Kerberos FAST negotiation. |
@@ -68,7 +68,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use scaler_core::metric::{ExternalMetric, MetricSpec};
 use scaler_core::params::{ParamError, ParamReader, order};
-use scaler_core::registry::{ScalerKind, TriggerConfig};
+use scaler_core::registry::{PodIdentity, ScalerKind, TriggerConfig};
 use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
@@ -410,7 +410,7 @@ impl Metadata {
             }
             _ => Tls::Disabled,
         };
-        let sasl = Self::read_sasl(&mut r, tls.is_enabled());
+        let sasl = Self::read_sasl(&mut r, tls.is_enabled(), config.pod_identity.as_ref());
 
         let metadata = (|| {
             Some(Self {
@@ -446,7 +446,11 @@ impl Metadata {
     }
 
     /// `sasl` and what each mechanism needs; `None` when a problem was recorded.
-    fn read_sasl(r: &mut ParamReader<'_>, tls_enabled: bool) -> Option<Sasl> {
+    fn read_sasl(
+        r: &mut ParamReader<'_>,
+        tls_enabled: bool,
+        pod_identity: Option<&PodIdentity>,
+    ) -> Option<Sasl> {
         const MODES: &[&str] = &[
             "none",
             "plaintext",
@@ -527,7 +531,7 @@ impl Metadata {
                             );
                             return None;
                         };
-                        let authorization = read_aws_authorization(r)?;
+                        let authorization = read_aws_authorization(r, pod_identity)?;
                         Some(Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam {
                             region,
                             authorization,
@@ -2315,6 +2319,40 @@ mod tests {
                 other => panic!("{name}: expected oauthbearer, got {other:?}"),
             }
         }
+    }
+
+    /// KEDA's `GetAwsAuthorization`: with `podIdentity.provider: aws` no static keys are needed.
+    #[test]
+    fn msk_iam_with_aws_pod_identity_needs_no_keys() {
+        let metadata: Pairs = &[
+            ("bootstrapServers", "foobar:9092"),
+            ("consumerGroup", "my-group"),
+            ("topic", "my-topic"),
+            ("awsRegion", "eu-west-1"),
+        ];
+        let auth: Pairs = &[
+            ("sasl", "oauthbearer"),
+            ("saslTokenProvider", "aws_msk_iam"),
+            ("tls", "enable"),
+        ];
+        let mut cfg = config(metadata, auth, 0);
+        assert_eq!(
+            Metadata::parse(&cfg).unwrap_err().0[0].key,
+            "awsAccessKeyID"
+        );
+        cfg.pod_identity = Some(PodIdentity::new("aws"));
+        let m = Metadata::parse(&cfg).unwrap();
+        assert_eq!(
+            m.sasl,
+            Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam {
+                region: "eu-west-1".into(),
+                authorization: AwsAuthorization::PodIdentity {
+                    role_arn: None,
+                    external_id: None,
+                    identity_owner: None,
+                },
+            })
+        );
     }
 
     /// KEDA's `kafkaMetricIdentifiers`.

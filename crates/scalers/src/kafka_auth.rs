@@ -8,14 +8,18 @@
 //! TLS material always comes from the TriggerAuthentication (authParams `ca`, `cert`, `key`,
 //! `keyPassword`); the PEM text itself is only checked when a connection is built.
 //!
-//! AWS credentials for MSK IAM follow KEDA's `GetAwsAuthorization` (non pod-identity path):
-//! metadata `identityOwner: operator` uses the operator's own identity; otherwise (`pod` or
-//! empty) authParam `awsRoleArn` wins, then authParams `awsAccessKeyID` (or `awsAccessKeyId`)
-//! with `awsSecretAccessKey` and optional `awsSessionToken`, then metadata `awsAccessKeyID` (or
-//! `awsAccessKeyIDFromEnv`) with `awsSecretAccessKeyFromEnv`. These keys are read verbatim
-//! (not trimmed), as KEDA reads them.
+//! AWS credentials for MSK IAM follow KEDA's `GetAwsAuthorization`. With the
+//! TriggerAuthentication's `podIdentity.provider: aws` nothing else is checked: the pod identity
+//! is used, assuming `podIdentity.roleArn` (with its `externalID`) if set, else authParam
+//! `awsRoleArn` if set. Otherwise (no pod identity, or another provider such as the deprecated
+//! `aws-eks`): metadata `identityOwner: operator` uses the operator's own identity; otherwise
+//! (`pod` or empty) authParam `awsRoleArn` wins, then authParams `awsAccessKeyID` (or
+//! `awsAccessKeyId`) with `awsSecretAccessKey` and optional `awsSessionToken`, then metadata
+//! `awsAccessKeyID` (or `awsAccessKeyIDFromEnv`) with `awsSecretAccessKeyFromEnv`. These keys
+//! are read verbatim (not trimmed), as KEDA reads them.
 
 use scaler_core::params::{ParamError, ParamReader, Source, order};
+use scaler_core::registry::PodIdentity;
 
 /// TLS client material from the TriggerAuthentication.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +65,18 @@ impl Tls {
 /// How the scaler authenticates to AWS for MSK IAM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AwsAuthorization {
+    /// `podIdentity.provider: aws` (KEDA's `UsingPodIdentity`): the pod's IRSA or EKS Pod
+    /// Identity credentials, assuming `role_arn` when one is given.
+    PodIdentity {
+        /// `podIdentity.roleArn` if non-empty, else authParam `awsRoleArn` if non-empty (where
+        /// KEDA's resolver puts the ServiceAccount's role for `identityOwner: workload`).
+        role_arn: Option<String>,
+        /// `podIdentity.externalID`, only with `podIdentity.roleArn`.
+        external_id: Option<String>,
+        /// `podIdentity.identityOwner` (`keda` or `workload`), as written. KEDA has already
+        /// turned `workload` into authParam `awsRoleArn`; it is kept to explain a missing role.
+        identity_owner: Option<String>,
+    },
     /// Metadata `identityOwner: operator`: the credentials of the Windlass operator itself.
     OperatorIdentity,
     /// AuthParam `awsRoleArn`: assume this role.
@@ -86,12 +102,29 @@ fn raw<'a>(values: &'a std::collections::BTreeMap<String, String>, key: &str) ->
 const AWS_CREDENTIALS_HINT: &str =
     "give the TriggerAuthentication `awsRoleArn`, or `awsAccessKeyID` and `awsSecretAccessKey`";
 
-/// KEDA's `GetAwsAuthorization` without pod identity; errors are recorded on `reader`.
-///
-/// KEDA skips every check below when the TriggerAuthentication has `podIdentity.provider: aws`;
-/// the trigger parameters alone do not show that, so callers that know it should not call this.
-pub fn read_aws_authorization(reader: &mut ParamReader<'_>) -> Option<AwsAuthorization> {
+/// KEDA's `GetAwsAuthorization`; errors are recorded on `reader`. `pod_identity` is the
+/// trigger's [`TriggerConfig::pod_identity`](scaler_core::registry::TriggerConfig::pod_identity):
+/// with provider `aws` the static-credential checks are skipped.
+pub fn read_aws_authorization(
+    reader: &mut ParamReader<'_>,
+    pod_identity: Option<&PodIdentity>,
+) -> Option<AwsAuthorization> {
     let params = reader.params();
+    if let Some(identity) = pod_identity.filter(|i| i.provider == PodIdentity::AWS) {
+        let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+        let (role_arn, external_id) = match non_empty(&identity.role_arn) {
+            Some(role_arn) => (Some(role_arn), non_empty(&identity.external_id)),
+            None => (
+                raw(&params.auth_params, "awsRoleArn").map(str::to_owned),
+                None,
+            ),
+        };
+        return Some(AwsAuthorization::PodIdentity {
+            role_arn,
+            external_id,
+            identity_owner: identity.identity_owner.clone(),
+        });
+    }
     match params
         .metadata
         .get("identityOwner")
@@ -208,6 +241,8 @@ mod tests {
             metadata: &'static [(&'static str, &'static str)],
             auth: &'static [(&'static str, &'static str)],
             env: &'static [(&'static str, &'static str)],
+            /// `podIdentity.provider`; `""` for no pod identity.
+            provider: &'static str,
             expected: Result<AwsAuthorization, &'static str>,
         }
         let cases = [
@@ -216,6 +251,7 @@ mod tests {
                 metadata: &[],
                 auth: &[("awsRoleArn", "arn:r"), ("awsAccessKeyID", "k")],
                 env: &[],
+                provider: "",
                 expected: Ok(AwsAuthorization::Role {
                     role_arn: "arn:r".into(),
                 }),
@@ -225,6 +261,7 @@ mod tests {
                 metadata: &[],
                 auth: &[("awsAccessKeyId", "k"), ("awsSecretAccessKey", "s")],
                 env: &[],
+                provider: "",
                 expected: Ok(AwsAuthorization::AccessKey {
                     access_key_id: "k".into(),
                     secret_access_key: "s".into(),
@@ -236,6 +273,7 @@ mod tests {
                 metadata: &[],
                 auth: &[("awsAccessKeyID", "k")],
                 env: &[],
+                provider: "",
                 expected: Err("awsSecretAccessKey"),
             },
             Case {
@@ -243,6 +281,7 @@ mod tests {
                 metadata: &[],
                 auth: &[],
                 env: &[],
+                provider: "",
                 expected: Err("awsAccessKeyID"),
             },
             Case {
@@ -253,6 +292,7 @@ mod tests {
                 ],
                 auth: &[],
                 env: &[("SECRET", "s")],
+                provider: "",
                 expected: Ok(AwsAuthorization::AccessKey {
                     access_key_id: "k".into(),
                     secret_access_key: "s".into(),
@@ -264,13 +304,105 @@ mod tests {
                 metadata: &[("identityOwner", "operator")],
                 auth: &[],
                 env: &[],
+                provider: "",
                 expected: Ok(AwsAuthorization::OperatorIdentity),
+            },
+            // KEDA's TestGetAwsAuthorization (pkg/scalers/aws/aws_common_test.go)
+            Case {
+                name: "PodIdentity AWS provider sets UsingPodIdentity",
+                metadata: &[],
+                auth: &[],
+                env: &[],
+                provider: "aws",
+                expected: Ok(AwsAuthorization::PodIdentity {
+                    role_arn: None,
+                    external_id: None,
+                    identity_owner: None,
+                }),
+            },
+            Case {
+                name: "PodIdentity AWS with awsRoleArn sets both fields",
+                metadata: &[],
+                auth: &[("awsRoleArn", "arn:aws:iam::123456789012:role/MyRole")],
+                env: &[],
+                provider: "aws",
+                expected: Ok(AwsAuthorization::PodIdentity {
+                    role_arn: Some("arn:aws:iam::123456789012:role/MyRole".into()),
+                    external_id: None,
+                    identity_owner: None,
+                }),
+            },
+            Case {
+                name: "identityOwner=pod with awsRoleArn sets AwsRoleArn without access keys",
+                metadata: &[("identityOwner", "pod")],
+                auth: &[("awsRoleArn", "arn:aws:iam::123456789012:role/MyRole")],
+                env: &[],
+                provider: "",
+                expected: Ok(AwsAuthorization::Role {
+                    role_arn: "arn:aws:iam::123456789012:role/MyRole".into(),
+                }),
+            },
+            Case {
+                name: "identityOwner=pod with awsAccessKeyID but no secret returns error",
+                metadata: &[("identityOwner", "pod")],
+                auth: &[("awsAccessKeyID", "AKIAIOSFODNN7EXAMPLE")],
+                env: &[],
+                provider: "",
+                expected: Err("awsSecretAccessKey"),
+            },
+            Case {
+                name: "identityOwner=pod with awsAccessKeyIDFromEnv resolves key from env",
+                metadata: &[
+                    ("identityOwner", "pod"),
+                    ("awsAccessKeyIDFromEnv", "AWS_KEY_ENV"),
+                    ("awsSecretAccessKeyFromEnv", "AWS_SECRET_ENV"),
+                ],
+                auth: &[],
+                env: &[("AWS_KEY_ENV", "AKIA"), ("AWS_SECRET_ENV", "wJal")],
+                provider: "",
+                expected: Ok(AwsAuthorization::AccessKey {
+                    access_key_id: "AKIA".into(),
+                    secret_access_key: "wJal".into(),
+                    session_token: None,
+                }),
+            },
+            // Windlass's own
+            Case {
+                name: "pod identity skips the static credential checks",
+                metadata: &[("identityOwner", "operator")],
+                auth: &[("awsAccessKeyID", "k")],
+                env: &[],
+                provider: "aws",
+                expected: Ok(AwsAuthorization::PodIdentity {
+                    role_arn: None,
+                    external_id: None,
+                    identity_owner: None,
+                }),
+            },
+            Case {
+                name: "aws-eks keeps the static path",
+                metadata: &[],
+                auth: &[],
+                env: &[],
+                provider: "aws-eks",
+                expected: Err("awsAccessKeyID"),
+            },
+            Case {
+                name: "provider none keeps the static path",
+                metadata: &[],
+                auth: &[("awsRoleArn", "arn:r")],
+                env: &[],
+                provider: "none",
+                expected: Ok(AwsAuthorization::Role {
+                    role_arn: "arn:r".into(),
+                }),
             },
         ];
         for case in cases {
             let p = params(case.metadata, case.auth, case.env);
+            let identity = (!case.provider.is_empty()).then(|| PodIdentity::new(case.provider));
             let mut reader = ParamReader::new(&p);
-            let got = read_aws_authorization(&mut reader);
+            let got = read_aws_authorization(&mut reader, identity.as_ref());
             let result = reader.finish(got);
             match (&case.expected, result) {
                 (Ok(expected), Ok(got)) => {
@@ -280,6 +412,43 @@ mod tests {
                 (expected, got) => panic!("{}: expected {expected:?}, got {got:?}", case.name),
             }
         }
+    }
+
+    #[test]
+    fn pod_identity_role_wins_over_the_auth_param() {
+        let p = params(&[], &[("awsRoleArn", "arn:from-params")], &[]);
+        let identity = PodIdentity {
+            provider: "aws".into(),
+            role_arn: Some("arn:from-identity".into()),
+            external_id: Some("ext".into()),
+            identity_owner: Some("keda".into()),
+            ..PodIdentity::default()
+        };
+        let mut reader = ParamReader::new(&p);
+        let got = read_aws_authorization(&mut reader, Some(&identity));
+        assert_eq!(
+            reader.finish(got).unwrap(),
+            Some(AwsAuthorization::PodIdentity {
+                role_arn: Some("arn:from-identity".into()),
+                external_id: Some("ext".into()),
+                identity_owner: Some("keda".into()),
+            })
+        );
+        // externalID only travels with the identity's own roleArn
+        let identity = PodIdentity {
+            role_arn: Some(String::new()),
+            ..identity
+        };
+        let mut reader = ParamReader::new(&p);
+        let got = read_aws_authorization(&mut reader, Some(&identity));
+        assert_eq!(
+            reader.finish(got).unwrap(),
+            Some(AwsAuthorization::PodIdentity {
+                role_arn: Some("arn:from-params".into()),
+                external_id: None,
+                identity_owner: Some("keda".into()),
+            })
+        );
     }
 
     #[test]

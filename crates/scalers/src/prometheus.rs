@@ -39,9 +39,10 @@
 //! `podIdentity` of `azure-workload` enables Azure Managed Prometheus (resource from
 //! `metadata.azureManagedPrometheusResourceURL`), `gcp` or the auth parameter
 //! `GoogleApplicationCredentials` enables Google OAuth2, and `awsRegion` with AWS credentials
-//! (`awsRoleArn`, `awsAccessKeyID`, `awsSecretAccessKey`, `awsSessionToken`) enables SigV4. KEDA
-//! rejects `authModes` together with a pod identity other than `none`; that check needs the
-//! TriggerAuthentication's pod identity, which [`TriggerConfig`] does not carry yet.
+//! (`awsRoleArn`, `awsAccessKeyID`, `awsSecretAccessKey`, `awsSessionToken`) enables SigV4.
+//! As in KEDA, `authModes` together with a pod identity other than `none`
+//! ([`TriggerConfig::pod_identity`]) is an error: the two ways to authenticate exclude each
+//! other.
 //!
 //! Metric: `s<index>-prometheus`, target `threshold`, value = the query result; active iff the
 //! value is greater than `activationThreshold`. `oauth` and `apiKey` modes are accepted but, as
@@ -350,77 +351,6 @@ fn unescape(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "invalid UTF-8 after unescaping".to_owned())
 }
 
-/// KEDA's duration parameters: a Go duration string, else an integer of milliseconds; never
-/// negative.
-pub fn parse_keda_duration(value: &str) -> Result<Duration, String> {
-    if let Some(nanos) = parse_go_duration(value) {
-        if nanos < 0 {
-            return Err(format!("duration cannot be negative: {value:?}"));
-        }
-        return Ok(Duration::from_nanos(
-            u64::try_from(nanos).unwrap_or(u64::MAX),
-        ));
-    }
-    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
-    let millis: Option<i64> = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| value.strip_prefix('+').unwrap_or(value).parse().ok())
-        .flatten();
-    match millis {
-        Some(ms) if ms < 0 => Err(format!("duration cannot be negative: {ms} milliseconds")),
-        Some(ms) => Ok(Duration::from_millis(ms.unsigned_abs())),
-        None => Err(format!(
-            "unable to parse duration value {value:?}: must be either a duration string (e.g. '30s', '5m') or a number of milliseconds"
-        )),
-    }
-}
-
-/// Go's `time.ParseDuration`, in nanoseconds; `None` when Go would reject the text.
-fn parse_go_duration(text: &str) -> Option<i128> {
-    let (negative, mut rest) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_end];
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
-            return None;
-        }
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit: f64 = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        let value: f64 = format!("0{whole}.{fraction}0").parse().ok()?;
-        total += value * nanos_per_unit;
-    }
-    if total > i64::MAX as f64 {
-        return None;
-    }
-    let nanos = total.round() as i128;
-    Some(if negative { -nanos } else { nanos })
-}
-
 /// A `prometheus` trigger's parameters, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metadata {
@@ -447,6 +377,7 @@ impl Metadata {
             reader.error(error);
         }
         let auth = AuthConfig::read(&mut reader);
+        check_auth_with_pod_identity(config, &auth, &mut reader);
         let server_address = reader.key("serverAddress", order::M).required().string();
         let query = reader.key("query", order::M).required().string();
         let query_parameters = reader
@@ -469,10 +400,7 @@ impl Metadata {
             .bool();
         let unsafe_ssl = reader.key("unsafeSsl", order::M).bool().unwrap_or(false);
         let aws_region = reader.key("awsRegion", order::M_A).string();
-        let timeout = reader.key("timeout", order::M).parse_with(
-            "write a duration like \"30s\" or a whole number of milliseconds like \"1000\"",
-            parse_keda_duration,
-        );
+        let timeout = reader.key("timeout", order::M).duration();
         let identity_owner = reader.key("identityOwner", order::M).string();
         match (
             server_address,
@@ -508,6 +436,27 @@ impl Metadata {
                 .unwrap_or_else(|| ParamErrors(Vec::new()))),
         }
     }
+}
+
+/// KEDA's `checkAuthConfigWithPodIdentity`: `authModes` and a pod identity exclude each other.
+fn check_auth_with_pod_identity(
+    config: &TriggerConfig,
+    auth: &AuthConfig,
+    reader: &mut ParamReader<'_>,
+) {
+    if auth.modes.is_empty() || !config.has_pod_identity() {
+        return;
+    }
+    reader.error(
+        ParamError::new(
+            "authModes",
+            "pod identity cannot be enabled with other auth types",
+        )
+        .with_hint(format!(
+            "remove `authModes` to authenticate with the TriggerAuthentication's pod identity ({}), or remove its `podIdentity` (or set `provider: none`) to use `authModes`",
+            config.pod_identity_provider()
+        )),
+    );
 }
 
 /// A built `prometheus` trigger.
@@ -551,6 +500,7 @@ impl Scaler for PrometheusScaler {
 mod tests {
     use super::*;
     use scaler_core::params::TriggerParams;
+    use scaler_core::registry::PodIdentity;
     use scaler_core::{MetricName, MetricTargetType};
 
     type Pairs = &'static [(&'static str, &'static str)];
@@ -573,6 +523,8 @@ mod tests {
         name: &'static str,
         metadata: Pairs,
         auth_params: Pairs,
+        /// The TriggerAuthentication's `podIdentity.provider`; `""` for none at all.
+        pod_identity: &'static str,
         /// `None` when parsing succeeds, else the key the first error names.
         error_key: Option<&'static str>,
     }
@@ -596,19 +548,20 @@ mod tests {
         };
     }
 
-    /// KEDA's `testPromMetadata` and `testPrometheusAuthMetadata` (without the pod identity
-    /// rows), plus Windlass's own cases.
+    /// KEDA's `testPromMetadata` and `testPrometheusAuthMetadata`, plus Windlass's own cases.
     const PARSE_CASES: &[ParseCase] = &[
         ParseCase {
             name: "empty",
             metadata: &[],
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("serverAddress"),
         },
         ParseCase {
             name: "all properly formed",
             metadata: BASE,
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
@@ -620,30 +573,35 @@ mod tests {
                 ("namespace", "foo"),
             ],
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "ignoreNullValues false",
             metadata: with_base!("ignoreNullValues" => "false"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "activationThreshold",
             metadata: with_base!("activationThreshold" => "50"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "empty serverAddress",
             metadata: &[("serverAddress", ""), ("threshold", "100"), ("query", "up")],
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("serverAddress"),
         },
         ParseCase {
             name: "missing threshold",
             metadata: &[("serverAddress", "http://localhost:9090"), ("query", "up")],
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("threshold"),
         },
         ParseCase {
@@ -654,12 +612,14 @@ mod tests {
                 ("query", "up"),
             ],
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("threshold"),
         },
         ParseCase {
             name: "malformed activationThreshold",
             metadata: with_base!("activationThreshold" => "one"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("activationThreshold"),
         },
         ParseCase {
@@ -670,60 +630,70 @@ mod tests {
                 ("query", ""),
             ],
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("query"),
         },
         ParseCase {
             name: "ignoreNullValues wrong",
             metadata: with_base!("ignoreNullValues" => "xxxx"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("ignoreNullValues"),
         },
         ParseCase {
             name: "unsafeSsl",
             metadata: with_base!("unsafeSsl" => "true"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "customHeaders",
             metadata: with_base!("customHeaders" => "key1=value1,key2=value2"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "customHeaders wrong format",
             metadata: with_base!("customHeaders" => "key1=value1,key2"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("customHeaders"),
         },
         ParseCase {
             name: "queryParameters",
             metadata: with_base!("queryParameters" => "key1=value1,key2=value2"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "queryParameters wrong format",
             metadata: with_base!("queryParameters" => "key1=value1,key2"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("queryParameters"),
         },
         ParseCase {
             name: "timeout in ms",
             metadata: with_base!("timeout" => "1000"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "negative timeout",
             metadata: with_base!("timeout" => "-1"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("timeout"),
         },
         ParseCase {
             name: "timeout not a number",
             metadata: with_base!("timeout" => "a"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("timeout"),
         },
         // testPrometheusAuthMetadata
@@ -731,48 +701,56 @@ mod tests {
             name: "tls",
             metadata: with_base!("authModes" => "tls"),
             auth_params: &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "tls without ca",
             metadata: with_base!("authModes" => "tls"),
             auth_params: &[("cert", "ceert"), ("key", "keey")],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "tls without key",
             metadata: with_base!("authModes" => "tls"),
             auth_params: &[("ca", "caaa"), ("cert", "ceert")],
+            pod_identity: "",
             error_key: Some("key"),
         },
         ParseCase {
             name: "tls without cert",
             metadata: with_base!("authModes" => "tls"),
             auth_params: &[("ca", "caaa"), ("key", "keey")],
+            pod_identity: "",
             error_key: Some("cert"),
         },
         ParseCase {
             name: "bearer",
             metadata: with_base!("authModes" => "bearer"),
             auth_params: &[("bearerToken", "tooooken")],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "bearer without token",
             metadata: with_base!("authModes" => "bearer"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("bearerToken"),
         },
         ParseCase {
             name: "basic",
             metadata: with_base!("authModes" => "basic"),
             auth_params: &[("username", "user"), ("password", "pass")],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "basic without username",
             metadata: with_base!("authModes" => "basic"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("username"),
         },
         ParseCase {
@@ -785,30 +763,35 @@ mod tests {
                 ("username", "user"),
                 ("password", "pass"),
             ],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "tls,basic without tls material",
             metadata: with_base!("authModes" => "tls,basic"),
             auth_params: &[("username", "user"), ("password", "pass")],
+            pod_identity: "",
             error_key: Some("cert"),
         },
         ParseCase {
             name: "custom",
             metadata: with_base!("authModes" => "custom"),
             auth_params: &[("customAuthHeader", "header"), ("customAuthValue", "value")],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "custom without header",
             metadata: with_base!("authModes" => "custom"),
             auth_params: &[("customAuthHeader", "")],
+            pod_identity: "",
             error_key: Some("customAuthHeader"),
         },
         ParseCase {
             name: "custom without value",
             metadata: with_base!("authModes" => "custom"),
             auth_params: &[("customAuthValue", "")],
+            pod_identity: "",
             error_key: Some("customAuthHeader"),
         },
         ParseCase {
@@ -818,73 +801,120 @@ mod tests {
                 ("customAuthHeader", "header\n"),
                 ("customAuthValue", "value\n"),
             ],
+            pod_identity: "",
+            error_key: None,
+        },
+        ParseCase {
+            name: "pod identity with authModes",
+            metadata: with_base!("authModes" => "basic"),
+            auth_params: &[("username", "user"), ("password", "pass")],
+            pod_identity: "azure-workload",
+            error_key: Some("authModes"),
+        },
+        ParseCase {
+            name: "azure workload identity",
+            metadata: BASE,
+            auth_params: &[],
+            pod_identity: "azure-workload",
+            error_key: None,
+        },
+        ParseCase {
+            name: "azure pod identity",
+            metadata: BASE,
+            auth_params: &[],
+            pod_identity: "azure",
             error_key: None,
         },
         // Windlass's own
         ParseCase {
+            name: "provider none allows authModes",
+            metadata: with_base!("authModes" => "bearer"),
+            auth_params: &[("bearerToken", "t")],
+            pod_identity: "none",
+            error_key: None,
+        },
+        ParseCase {
+            name: "aws pod identity with authModes from authParams",
+            metadata: BASE,
+            auth_params: &[("authModes", "bearer"), ("bearerToken", "t")],
+            pod_identity: "aws",
+            error_key: Some("authModes"),
+        },
+        ParseCase {
             name: "bearer and basic are exclusive",
             metadata: with_base!("authModes" => "bearer,basic"),
             auth_params: &[("bearerToken", "t"), ("username", "u")],
+            pod_identity: "",
             error_key: Some("authModes"),
         },
         ParseCase {
             name: "unknown auth mode",
             metadata: with_base!("authModes" => "kerberos"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("authModes"),
         },
         ParseCase {
             name: "authMode alias from authParams",
             metadata: BASE,
             auth_params: &[("authMode", "bearer"), ("token", "t")],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "oauth needs a token URI and client",
             metadata: with_base!("authModes" => "oauth"),
             auth_params: &[("clientID", "c")],
+            pod_identity: "",
             error_key: Some("oauthTokenURI"),
         },
         ParseCase {
             name: "apiKey needs a key",
             metadata: with_base!("authModes" => "apiKey"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("apiKey"),
         },
         ParseCase {
             name: "method is checked even without authModes",
             metadata: with_base!("method" => "POST"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("method"),
         },
         ParseCase {
             name: "bad endpointParams escape",
             metadata: BASE,
             auth_params: &[("endpointParams", "a=%zz")],
+            pod_identity: "",
             error_key: Some("endpointParams"),
         },
         ParseCase {
             name: "Go booleans",
             metadata: with_base!("ignoreNullValues" => "F", "unsafeSsl" => "True"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "threshold must be a JSON number",
             metadata: &[("serverAddress", "x"), ("query", "up"), ("threshold", ".5")],
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("threshold"),
         },
         ParseCase {
             name: "timeout as a Go duration",
             metadata: with_base!("timeout" => "1m30s"),
             auth_params: &[],
+            pod_identity: "",
             error_key: None,
         },
         ParseCase {
             name: "negative Go duration",
             metadata: with_base!("timeout" => "-5s"),
             auth_params: &[],
+            pod_identity: "",
             error_key: Some("timeout"),
         },
     ];
@@ -892,7 +922,11 @@ mod tests {
     #[test]
     fn parse_table() {
         for case in PARSE_CASES {
-            let result = Metadata::parse(&config(case.metadata, case.auth_params, 0));
+            let mut cfg = config(case.metadata, case.auth_params, 0);
+            if !case.pod_identity.is_empty() {
+                cfg.pod_identity = Some(PodIdentity::new(case.pod_identity));
+            }
+            let result = Metadata::parse(&cfg);
             match (case.error_key, result) {
                 (None, Ok(_)) => {}
                 (None, Err(errors)) => panic!("{}: unexpected error {errors}", case.name),
@@ -939,26 +973,20 @@ mod tests {
             errors.0[0].message,
             "unable to set param \"timeout\" value \"-1\": duration cannot be negative: -1 milliseconds"
         );
-    }
-
-    #[test]
-    fn go_durations() {
-        for (text, nanos) in [
-            ("0", Some(0)),
-            ("30s", Some(30_000_000_000)),
-            ("1m30s", Some(90_000_000_000)),
-            ("1.5h", Some(5_400_000_000_000)),
-            (".5s", Some(500_000_000)),
-            ("-1s", Some(-1_000_000_000)),
-            ("300ms", Some(300_000_000)),
-            ("2us", Some(2_000)),
-            ("1000", None),
-            ("1d", None),
-            ("", None),
-            ("s", None),
-        ] {
-            assert_eq!(parse_go_duration(text), nanos, "{text}");
-        }
+        let mut cfg = config(
+            with_base!("authModes" => "bearer"),
+            &[("bearerToken", "t")],
+            0,
+        );
+        cfg.pod_identity = Some(PodIdentity::new("gcp"));
+        let errors = Metadata::parse(&cfg).unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].key, "authModes");
+        assert_eq!(
+            errors.0[0].message,
+            "pod identity cannot be enabled with other auth types"
+        );
+        assert!(errors.0[0].hint.as_deref().unwrap_or("").contains("(gcp)"));
     }
 
     #[test]

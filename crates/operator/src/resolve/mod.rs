@@ -9,6 +9,15 @@
 //! `configMapTargetRef`, `secretTargetRef`, the external secret stores, bound service account
 //! tokens and `oauth2`.
 //!
+//! The authentication's `spec.podIdentity` travels beside the parameters
+//! ([`Resolved::pod_identity`]), as KEDA's `ResolveAuthRefAndPodIdentity` returns it, with that
+//! function's adjustments: provider `aws` with `roleArn` sets authParam `awsRoleArn` (and
+//! `roleArn` with `identityOwner: workload` is an error); `identityOwner: workload` and provider
+//! `aws-eks` read `awsRoleArn` from the workload's ServiceAccount annotation
+//! `eks.amazonaws.com/role-arn`, which needs the cluster (a note offline); `azure-workload` with
+//! an empty `identityId` is an error. KEDA applies these only when the scale target has a pod
+//! template; Windlass applies them always.
+//!
 //! Offline, a referenced object the set lacks is an error that says what to add (KEDA logs it
 //! and uses an empty value). Secret stores that need the network (Vault, cloud secret managers)
 //! and service account tokens cannot be resolved offline; their parameters stay unset and
@@ -20,9 +29,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodSpec;
 use scaler_core::TriggerParams;
+use scaler_core::registry::PodIdentity;
 
 use crate::crd::scaled_object::{AuthenticationRefKind, ScaleTrigger, ScaledObject};
-use crate::crd::trigger_authentication::TriggerAuthenticationSpec;
+use crate::crd::trigger_authentication::{
+    AuthPodIdentity, IdentityOwner, PodIdentityProvider, TriggerAuthenticationSpec,
+};
 
 /// Where the objects a trigger refers to are read from, by exact name.
 pub trait ObjectLookup {
@@ -121,6 +133,9 @@ pub struct Resolved {
     pub params: TriggerParams,
     /// Parameters left unset because their source needs a cluster or the network.
     pub notes: Vec<String>,
+    /// The authentication's `spec.podIdentity`; `None` without authentication or pod identity
+    /// (KEDA's provider `none`).
+    pub pod_identity: Option<PodIdentity>,
 }
 
 /// The scale target's pod spec, read only when a trigger needs its environment.
@@ -183,6 +198,7 @@ pub fn resolve_trigger(
             ..TriggerParams::default()
         },
         notes: Vec::new(),
+        pod_identity: None,
     };
 
     let uses_env = trigger
@@ -236,8 +252,87 @@ pub fn resolve_trigger(
             objects,
             &mut resolved,
         )?;
+        if let Some(identity) = &spec.pod_identity {
+            apply_pod_identity(identity, &used_by, &mut resolved)?;
+        }
     }
     Ok(resolved)
+}
+
+/// `provider` as the CRD writes it.
+fn provider_name(provider: PodIdentityProvider) -> &'static str {
+    match provider {
+        PodIdentityProvider::AzureWorkload => PodIdentity::AZURE_WORKLOAD,
+        PodIdentityProvider::Gcp => PodIdentity::GCP,
+        PodIdentityProvider::Aws => PodIdentity::AWS,
+        PodIdentityProvider::AwsEks => PodIdentity::AWS_EKS,
+        PodIdentityProvider::None => PodIdentity::NONE,
+    }
+}
+
+/// The CRD's pod identity as the plain data scalers read.
+pub fn pod_identity_of(identity: &AuthPodIdentity) -> PodIdentity {
+    PodIdentity {
+        provider: provider_name(identity.provider).to_owned(),
+        role_arn: identity.role_arn.clone(),
+        external_id: identity.external_id.clone(),
+        identity_owner: identity.identity_owner.map(|owner| {
+            match owner {
+                IdentityOwner::Keda => "keda",
+                IdentityOwner::Workload => "workload",
+            }
+            .to_owned()
+        }),
+        identity_id: identity.identity_id.clone(),
+        identity_tenant_id: identity.identity_tenant_id.clone(),
+        identity_authority_host: identity.identity_authority_host.clone(),
+    }
+}
+
+/// KEDA's `ResolveAuthRefAndPodIdentity`: records the pod identity and applies its per-provider
+/// adjustments to the parameters.
+fn apply_pod_identity(
+    identity: &AuthPodIdentity,
+    used_by: &str,
+    resolved: &mut Resolved,
+) -> Result<(), ResolveError> {
+    let service_account_role = || {
+        format!(
+            "{used_by}: podIdentity ({}) reads awsRoleArn from the workload's ServiceAccount annotation eks.amazonaws.com/role-arn, which needs the cluster; it is unset offline",
+            provider_name(identity.provider)
+        )
+    };
+    match identity.provider {
+        PodIdentityProvider::Aws => {
+            if let Some(role_arn) = &identity.role_arn {
+                if identity.is_workload_identity_owner() {
+                    return Err(ResolveError::Malformed {
+                        object: used_by.to_owned(),
+                        message: "roleArn can't be set if KEDA isn't identity owner, current value: 'workload' (fix: remove podIdentity.roleArn, or set identityOwner: keda)".to_owned(),
+                    });
+                }
+                resolved
+                    .params
+                    .auth_params
+                    .insert("awsRoleArn".into(), role_arn.clone());
+            }
+            if identity.is_workload_identity_owner() {
+                resolved.notes.push(service_account_role());
+            }
+        }
+        PodIdentityProvider::AwsEks => resolved.notes.push(service_account_role()),
+        PodIdentityProvider::AzureWorkload => {
+            if identity.identity_id.as_deref() == Some("") {
+                return Err(ResolveError::Malformed {
+                    object: used_by.to_owned(),
+                    message: "IdentityID of PodIdentity should not be empty (fix: remove podIdentity.identityId, or give the identity's client id)".to_owned(),
+                });
+            }
+        }
+        PodIdentityProvider::Gcp | PodIdentityProvider::None => {}
+    }
+    resolved.pod_identity = Some(pod_identity_of(identity));
+    Ok(())
 }
 
 /// KEDA's `resolveAuthRef`, for the sources that can be read offline.
@@ -419,6 +514,182 @@ fn form_encode(pairs: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::ManifestSet;
+
+    const OBJECTS: &str = r#"
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: aws-auth
+  namespace: apps
+spec:
+  podIdentity:
+    provider: aws
+    roleArn: arn:aws:iam::123456789012:role/keda
+    externalID: ext
+---
+apiVersion: keda.sh/v1alpha1
+kind: ClusterTriggerAuthentication
+metadata:
+  name: azure-auth
+spec:
+  podIdentity:
+    provider: azure-workload
+    identityId: client-1
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: workload-owner
+  namespace: apps
+spec:
+  podIdentity:
+    provider: aws
+    identityOwner: workload
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: workload-with-role
+  namespace: apps
+spec:
+  podIdentity:
+    provider: aws
+    identityOwner: workload
+    roleArn: arn:aws:iam::123456789012:role/x
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: empty-identity-id
+  namespace: apps
+spec:
+  podIdentity:
+    provider: azure-workload
+    identityId: ""
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: secrets-only
+  namespace: apps
+spec:
+  secretTargetRef:
+  - parameter: token
+    name: creds
+    key: token
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+  namespace: apps
+stringData:
+  token: t0k3n
+"#;
+
+    fn scaled_object(auth_ref: &str) -> ScaledObject {
+        let yaml = format!(
+            r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: web
+  namespace: apps
+spec:
+  scaleTargetRef:
+    name: web
+  triggers:
+  - type: prometheus
+    metadata:
+      serverAddress: http://prometheus:9090
+      query: up
+      threshold: "1"
+{auth_ref}
+"#
+        );
+        serde_yaml_ng::from_str(&yaml).unwrap()
+    }
+
+    fn resolve(auth_ref: &str) -> Result<Resolved, ResolveError> {
+        let mut set = ManifestSet::default();
+        set.add_yaml("objects.yaml", OBJECTS).unwrap();
+        let so = scaled_object(auth_ref);
+        resolve_trigger(&so, &so.spec.triggers[0], &set, &ResolveOptions::default())
+    }
+
+    #[test]
+    fn pod_identity_of_a_trigger_authentication_arrives() {
+        let resolved = resolve("    authenticationRef:\n      name: aws-auth").unwrap();
+        assert_eq!(
+            resolved.pod_identity,
+            Some(PodIdentity {
+                provider: "aws".into(),
+                role_arn: Some("arn:aws:iam::123456789012:role/keda".into()),
+                external_id: Some("ext".into()),
+                ..PodIdentity::default()
+            })
+        );
+        // KEDA's resolver also hands the role to the scalers as authParam awsRoleArn.
+        assert_eq!(
+            resolved
+                .params
+                .auth_params
+                .get("awsRoleArn")
+                .map(String::as_str),
+            Some("arn:aws:iam::123456789012:role/keda")
+        );
+        assert!(resolved.notes.is_empty());
+    }
+
+    #[test]
+    fn pod_identity_of_a_cluster_trigger_authentication_arrives() {
+        let resolved = resolve(
+            "    authenticationRef:\n      name: azure-auth\n      kind: ClusterTriggerAuthentication",
+        )
+        .unwrap();
+        let identity = resolved.pod_identity.unwrap();
+        assert_eq!(identity.provider, "azure-workload");
+        assert_eq!(identity.identity_id.as_deref(), Some("client-1"));
+        assert!(identity.is_enabled());
+        assert!(resolved.params.auth_params.is_empty());
+    }
+
+    #[test]
+    fn no_pod_identity_without_one() {
+        assert_eq!(resolve("").unwrap().pod_identity, None);
+        let resolved = resolve("    authenticationRef:\n      name: secrets-only").unwrap();
+        assert_eq!(resolved.pod_identity, None);
+        assert_eq!(
+            resolved.params.auth_params.get("token").map(String::as_str),
+            Some("t0k3n")
+        );
+    }
+
+    #[test]
+    fn pod_identity_rules_of_kedas_resolver() {
+        let resolved = resolve("    authenticationRef:\n      name: workload-owner").unwrap();
+        let identity = resolved.pod_identity.unwrap();
+        assert_eq!(identity.identity_owner.as_deref(), Some("workload"));
+        assert!(!resolved.params.auth_params.contains_key("awsRoleArn"));
+        assert_eq!(resolved.notes.len(), 1);
+        assert!(resolved.notes[0].contains("eks.amazonaws.com/role-arn"));
+
+        let error = resolve("    authenticationRef:\n      name: workload-with-role").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("roleArn can't be set if KEDA isn't identity owner"),
+            "{error}"
+        );
+        let error = resolve("    authenticationRef:\n      name: empty-identity-id").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("IdentityID of PodIdentity should not be empty"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn form_encoding_matches_go() {
@@ -427,5 +698,54 @@ mod tests {
             ("a".to_owned(), "1&2".to_owned()),
         ]);
         assert_eq!(form_encode(&pairs), "a=1%262&b=x+y");
+    }
+
+    #[test]
+    fn pod_identity_reaches_the_trigger_config() {
+        let mut set = ManifestSet::default();
+        set.add_yaml("objects.yaml", OBJECTS).unwrap();
+        set.add_yaml(
+            "so.yaml",
+            r#"
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: web
+  namespace: apps
+spec:
+  scaleTargetRef:
+    name: web
+  triggers:
+  - type: prometheus
+    metadata:
+      serverAddress: http://prometheus:9090
+      query: up
+      threshold: "1"
+      authModes: bearer
+    authenticationRef:
+      name: azure-auth
+      kind: ClusterTriggerAuthentication
+"#,
+        )
+        .unwrap();
+        let registry = scalers::builtin_registry();
+        let objects = crate::prepare::prepare_all(
+            &set,
+            &registry,
+            &scalers::ScalerContext::default(),
+            &ResolveOptions::default(),
+        );
+        let trigger = &objects[0].triggers[0];
+        let config = trigger.config.as_ref().unwrap();
+        assert_eq!(config.pod_identity_provider(), "azure-workload");
+        // prometheus refuses authModes next to a pod identity, as KEDA does
+        assert!(
+            trigger
+                .errors
+                .iter()
+                .any(|e| e.to_string().contains("pod identity cannot be enabled")),
+            "{:?}",
+            trigger.errors
+        );
     }
 }
