@@ -491,7 +491,6 @@ fn the_whole_fixture_file_in_one_set_is_readable() {
 /// The docs' Secrets write placeholders and plain text under `data` (`ca: <your ca>`,
 /// `sasl: "plaintext"`), which is not base64.
 #[test]
-#[ignore = "bug: a documented Secret with plain-text `data` values (e.g. kafka.md `ca: <your ca>`) makes the trigger invalid (`data.ca: Invalid symbol 62, offset 8.`, no fix hint)"]
 fn examples_with_plain_text_secret_data_pass() {
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -559,7 +558,6 @@ fn known_invalid_examples_are_invalid() {
 /// `sasl`. Its Secret also has plain-text `data` (`awsAccessKeyID: <your awsAccessKeyID>`),
 /// which Windlass reports first, hiding the documented key.
 #[test]
-#[ignore = "bug: known-invalid/apache-kafka-msk-from-kafka-docs.yaml is rejected for its Secret's plain-text data (data.awsAccessKeyID) instead of on metadata.sasl"]
 fn known_invalid_msk_example_names_sasl() {
     let file = fixtures_dir().join("known-invalid/apache-kafka-msk-from-kafka-docs.yaml");
     let run = windlass([

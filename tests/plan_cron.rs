@@ -488,7 +488,6 @@ fn outside_the_window_a_trigger_error_blocks_scale_to_zero() {
 }
 
 #[test]
-#[ignore = "bug: plan leaves errored metrics out of the HPA input, so the HPA scales down although one metric is invalid (Kubernetes skips scale-down then)"]
 fn the_hpa_does_not_scale_down_while_a_metric_is_invalid() {
     // The cron metric proposes 0 (→ the HPA minimum 1) and the redis metric cannot be read: the
     // Kubernetes HPA skips a scale-down when any metric is invalid, so 2 replicas stay.
@@ -596,7 +595,6 @@ fn watch_prints_a_plan_then_keeps_running() {
 }
 
 #[test]
-#[ignore = "bug: plan keys its state by namespace/name, so a ScaledObject repeated in the set starts from the first copy's result (currentReplicas 4 instead of --current-replicas 0)"]
 fn a_repeated_scaled_object_does_not_inherit_the_first_copys_state() {
     let manifests = Manifests::with(&format!(
         "{}---\n{}",

@@ -116,6 +116,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for warning in set.warnings() {
+        eprintln!("windlass check: warning: {warning}");
+    }
     let registry = scalers::builtin_registry();
     let context = scalers::ScalerContext::default();
     let objects = prepare::prepare_all(&set, &registry, &context, &ResolveOptions::default());
@@ -128,13 +131,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let reports: Vec<ObjectReport> = objects.iter().map(report).collect();
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&reports) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => crate::cli::emit(&format!("{json}\n")),
             Err(error) => {
                 eprintln!("windlass check: {error}");
                 return ExitCode::from(2);
             }
         },
-        OutputFormat::Text => print!("{}", render_text(&objects)),
+        OutputFormat::Text => crate::cli::emit(&render_text(&objects)),
     }
     if reports.iter().all(|r| r.valid) {
         ExitCode::SUCCESS

@@ -100,6 +100,16 @@ fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     }
 }
 
+/// Writes command output to stdout. A reader that went away (`windlass check | head -1`) is not
+/// an error worth a panic: the rest of the output is dropped.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -118,7 +128,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 fn crds(args: &CrdsArgs) -> ExitCode {
     let result = match &args.output_dir {
         Some(dir) => crate::crds::write_all(dir).map(|_| ()),
-        None => crate::crds::render_all().map(|yaml| print!("{yaml}")),
+        None => crate::crds::render_all().map(|yaml| emit(&yaml)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

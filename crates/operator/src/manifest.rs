@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec};
 
 use crate::crd::{
     self, ClusterTriggerAuthentication, TriggerAuthentication, TriggerAuthenticationSpec,
@@ -274,15 +274,18 @@ impl ObjectLookup for ManifestSet {
         let Some(doc) = self.find("", "Secret", Some(namespace), name) else {
             return Ok(None);
         };
-        let secret: Secret = doc.typed().map_err(|e| malformed(doc, e))?;
-        let mut data: BTreeMap<String, String> = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(key, bytes)| (key, String::from_utf8_lossy(&bytes.0).into_owned()))
-            .collect();
+        let (mut data, _) = secret_data_values(doc);
+        let string_data: BTreeMap<String, String> = match doc.value.get("stringData") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|error| {
+                ResolveError::Malformed {
+                    object: doc.describe(),
+                    message: format!("stringData.{}: {}", error.path(), error.inner()),
+                }
+            })?,
+        };
         // The API server folds stringData into data, stringData winning.
-        data.extend(secret.string_data.unwrap_or_default());
+        data.extend(string_data);
         Ok(Some(data))
     }
 
@@ -345,6 +348,50 @@ impl ObjectLookup for ManifestSet {
         };
         let object: ClusterTriggerAuthentication = doc.typed().map_err(|e| malformed(doc, e))?;
         Ok(Some(object.spec))
+    }
+}
+
+/// A Secret's `data`, base64-decoded. A value that is not base64 (as in several of KEDA's
+/// documented examples, which put plain text there) is taken as written, with a warning:
+/// `kubectl apply` would reject such a Secret.
+fn secret_data_values(doc: &Document) -> (BTreeMap<String, String>, Vec<String>) {
+    use base64::Engine;
+    let mut values = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let Some(data) = doc.value.get("data").and_then(Value::as_object) else {
+        return (values, warnings);
+    };
+    for (key, value) in data {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        match decoded {
+            Ok(decoded) => {
+                values.insert(key.clone(), decoded);
+            }
+            Err(_) => {
+                warnings.push(format!(
+                    "{}: data.{key} is not base64, so the API server would reject this Secret; it is read as plain text here (fix: move plain values to stringData)",
+                    doc.describe()
+                ));
+                values.insert(key.clone(), text);
+            }
+        }
+    }
+    (values, warnings)
+}
+
+impl ManifestSet {
+    /// Problems with the set itself that do not make any ScaledObject invalid.
+    pub fn warnings(&self) -> Vec<String> {
+        self.of_kind("", "Secret")
+            .flat_map(|doc| secret_data_values(doc).1)
+            .collect()
     }
 }
 

@@ -7,8 +7,6 @@
 //! With `--watch` the plan repeats every `pollingInterval` and carries its own state forward:
 //! the replicas it decided, the last active time and the HPA's recommendation history.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -96,6 +94,9 @@ pub async fn run(args: &PlanArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for warning in set.warnings() {
+        eprintln!("windlass plan: warning: {warning}");
+    }
     let registry = scalers::builtin_registry();
     let context = scalers::ScalerContext::default();
     let objects = prepare::prepare_all(&set, &registry, &context, &ResolveOptions::default());
@@ -106,9 +107,10 @@ pub async fn run(args: &PlanArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let now = args.at.unwrap_or_else(Utc::now);
-    let mut states: BTreeMap<String, ObjectState> = objects
+    // One state per document: a repeated ScaledObject must not inherit another copy's state.
+    let mut states: Vec<ObjectState> = objects
         .iter()
-        .map(|object| (object.key(), initial_state(object, &set, args, now)))
+        .map(|object| initial_state(object, &set, args, now))
         .collect();
 
     if !args.watch {
@@ -135,14 +137,12 @@ pub async fn run(args: &PlanArgs) -> ExitCode {
         let plans = plan_round(&objects, &mut states, now).await;
         if args.output == OutputFormat::Text {
             // Redraw in place: cursor home, clear screen.
-            print!("\x1b[H\x1b[2J");
-            println!(
-                "windlass plan --watch: every {interval}s, at {} (Ctrl-C to stop)\n",
+            crate::cli::emit(&format!(
+                "\x1b[H\x1b[2Jwindlass plan --watch: every {interval}s, at {} (Ctrl-C to stop)\n\n",
                 now.to_rfc3339()
-            );
+            ));
         }
         print_plans(&plans, args.output);
-        let _ = std::io::stdout().flush();
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(u64::try_from(interval).unwrap_or(30))) => {}
             _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
@@ -188,14 +188,12 @@ fn initial_state(
 
 async fn plan_round(
     objects: &[PreparedObject],
-    states: &mut BTreeMap<String, ObjectState>,
+    states: &mut [ObjectState],
     now: DateTime<Utc>,
 ) -> Vec<ObjectPlan> {
     let mut plans = Vec::with_capacity(objects.len());
-    for object in objects {
-        let state = states.entry(object.key()).or_default();
-        let plan = plan_object(object, state, now).await;
-        plans.push(plan);
+    for (object, state) in objects.iter().zip(states.iter_mut()) {
+        plans.push(plan_object(object, state, now).await);
     }
     plans
 }
@@ -333,6 +331,12 @@ async fn plan_object(
                 }
                 Err(error) => {
                     row.error = Some(error.message.clone());
+                    // The HPA sees the failure too: it will not scale down while a metric fails.
+                    hpa_metrics.push(hpa::MetricReading {
+                        target_type: metric.target_type,
+                        target: metric.target,
+                        value: None,
+                    });
                     metrics.push(MetricOutcome {
                         name: metric.name.clone(),
                         result: MetricResult::Error(error),
@@ -433,10 +437,10 @@ async fn plan_object(
 fn print_plans(plans: &[ObjectPlan], output: OutputFormat) {
     match output {
         OutputFormat::Json => match serde_json::to_string_pretty(plans) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => crate::cli::emit(&format!("{json}\n")),
             Err(error) => eprintln!("windlass plan: {error}"),
         },
-        OutputFormat::Text => print!("{}", render_text(plans)),
+        OutputFormat::Text => crate::cli::emit(&render_text(plans)),
     }
 }
 

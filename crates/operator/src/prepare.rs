@@ -83,8 +83,9 @@ pub fn prepare_all(
 
     documents
         .iter()
+        .enumerate()
         .zip(&typed)
-        .map(|(doc, typed_so)| {
+        .map(|((position, doc), typed_so)| {
             let mut prepared = PreparedObject {
                 origin: doc.origin.clone(),
                 namespace: doc.namespace().to_owned(),
@@ -94,6 +95,15 @@ pub fn prepare_all(
                 warnings: Vec::new(),
                 triggers: Vec::new(),
             };
+            if let Some(later) = documents[position + 1..]
+                .iter()
+                .find(|other| other.namespace() == doc.namespace() && other.name() == doc.name())
+            {
+                prepared.warnings.push(format!(
+                    "{} defines this ScaledObject again; applied together, only that later document would remain",
+                    later.origin
+                ));
+            }
             let (typed_so, problems) = typed_so;
             prepared.errors.extend(problems.iter().cloned());
             let Some(so) = typed_so else {
@@ -296,24 +306,15 @@ fn prepare_trigger(
     let resolved = match resolve::resolve_trigger(so, trigger, objects, options) {
         Ok(resolved) => resolved,
         Err(error) => {
-            let suffix = match &error {
-                ResolveError::ContainerNotFound { .. } | ResolveError::NoContainers => ".metadata",
-                _ if trigger.authentication_ref.is_some()
-                    && !matches!(
-                        error,
-                        ResolveError::MissingObject {
-                            kind: "scale target",
-                            ..
-                        }
-                    ) =>
-                {
-                    ".authenticationRef"
+            let at = match &error {
+                ResolveError::MissingTarget { .. } | ResolveError::NoContainers => {
+                    "spec.scaleTargetRef".to_owned()
                 }
-                _ => ".metadata",
+                ResolveError::ContainerNotFound { .. } => field(".metadata"),
+                _ if trigger.authentication_ref.is_some() => field(".authenticationRef"),
+                _ => field(".metadata"),
             };
-            prepared
-                .errors
-                .push(Problem::new(field(suffix), error.to_string()));
+            prepared.errors.push(Problem::new(at, error.to_string()));
             return prepared;
         }
     };

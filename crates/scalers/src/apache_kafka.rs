@@ -412,6 +412,10 @@ impl Scaler for ApacheKafkaScaler {
         vec![MetricSpec::External(self.metric.clone())]
     }
 
+    fn activation_target(&self) -> Option<f64> {
+        Some(self.metadata.activation_lag_threshold as f64)
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
         Err(ScalerError::unsupported("apache-kafka"))
     }

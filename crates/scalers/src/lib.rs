@@ -42,3 +42,137 @@ pub fn builtin_registry() -> ScalerRegistry<ScalerContext> {
     register_builtin(&mut registry);
     registry
 }
+
+#[cfg(test)]
+mod tests {
+    use scaler_core::TriggerParams;
+    use scaler_core::registry::TriggerConfig;
+
+    use super::*;
+
+    fn build(
+        trigger_type: &str,
+        metadata: &[(&str, &str)],
+    ) -> std::sync::Arc<dyn scaler_core::Scaler> {
+        let config = TriggerConfig {
+            trigger_type: trigger_type.to_owned(),
+            params: TriggerParams::from_metadata(metadata.iter().copied()),
+            ..TriggerConfig::default()
+        };
+        builtin_registry()
+            .build(&config, &ScalerContext::default())
+            .unwrap_or_else(|e| panic!("{trigger_type}: {e}"))
+    }
+
+    #[test]
+    fn every_kedas_type_is_registered() {
+        let registry = builtin_registry();
+        for trigger_type in [
+            "prometheus",
+            "nats-jetstream",
+            "kafka",
+            "apache-kafka",
+            "redis",
+            "redis-cluster",
+            "redis-sentinel",
+            "redis-streams",
+            "redis-cluster-streams",
+            "redis-sentinel-streams",
+            "cron",
+            "external",
+            "external-push",
+            "cpu",
+            "memory",
+        ] {
+            assert!(registry.knows(trigger_type), "{trigger_type}");
+        }
+    }
+
+    #[test]
+    fn activation_targets_come_from_each_types_activation_key() {
+        struct Case {
+            trigger_type: &'static str,
+            metadata: &'static [(&'static str, &'static str)],
+            expected: Option<f64>,
+        }
+        let cases = [
+            Case {
+                trigger_type: "redis",
+                metadata: &[
+                    ("listName", "jobs"),
+                    ("address", "r:6379"),
+                    ("activationListLength", "7"),
+                ],
+                expected: Some(7.0),
+            },
+            Case {
+                trigger_type: "redis-streams",
+                metadata: &[
+                    ("stream", "s"),
+                    ("address", "r:6379"),
+                    ("activationLagCount", "3"),
+                ],
+                expected: Some(3.0),
+            },
+            Case {
+                trigger_type: "prometheus",
+                metadata: &[
+                    ("serverAddress", "http://p:9090"),
+                    ("query", "up"),
+                    ("threshold", "10"),
+                    ("activationThreshold", "2.5"),
+                ],
+                expected: Some(2.5),
+            },
+            Case {
+                trigger_type: "kafka",
+                metadata: &[
+                    ("bootstrapServers", "k:9092"),
+                    ("consumerGroup", "g"),
+                    ("topic", "t"),
+                ],
+                expected: Some(0.0),
+            },
+            Case {
+                trigger_type: "apache-kafka",
+                metadata: &[
+                    ("bootstrapServers", "k:9092"),
+                    ("consumerGroup", "g"),
+                    ("topic", "t"),
+                    ("activationLagThreshold", "4"),
+                ],
+                expected: Some(4.0),
+            },
+            Case {
+                trigger_type: "nats-jetstream",
+                metadata: &[
+                    ("natsServerMonitoringEndpoint", "n:8222"),
+                    ("account", "$G"),
+                    ("stream", "s"),
+                    ("consumer", "c"),
+                    ("activationLagThreshold", "15"),
+                ],
+                expected: Some(15.0),
+            },
+            Case {
+                trigger_type: "cron",
+                metadata: &[
+                    ("timezone", "Etc/UTC"),
+                    ("start", "0 8 * * *"),
+                    ("end", "0 9 * * *"),
+                    ("desiredReplicas", "3"),
+                ],
+                expected: None,
+            },
+        ];
+        for case in cases {
+            let scaler = build(case.trigger_type, case.metadata);
+            assert_eq!(
+                scaler.activation_target(),
+                case.expected,
+                "{}",
+                case.trigger_type
+            );
+        }
+    }
+}

@@ -491,6 +491,10 @@ impl Scaler for PrometheusScaler {
         vec![MetricSpec::External(self.metric.clone())]
     }
 
+    fn activation_target(&self) -> Option<f64> {
+        Some(self.metadata.activation_threshold)
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
         Err(ScalerError::unsupported("prometheus"))
     }

@@ -212,6 +212,10 @@ impl Scaler for RedisStreamsScaler {
         vec![MetricSpec::External(self.metric.clone())]
     }
 
+    fn activation_target(&self) -> Option<f64> {
+        Some(self.metadata.activation_lag_count as f64)
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
         Err(ScalerError::unsupported(&self.trigger_type))
     }

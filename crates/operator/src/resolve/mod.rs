@@ -72,10 +72,19 @@ pub trait ObjectLookup {
 /// Why a trigger's parameters could not be resolved.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
-    #[error("{kind} {} is not in the manifests, but {used_by} needs it (fix: add its manifest with -f)", qualified(.namespace.as_deref(), .name))]
+    #[error("{kind} {} is not in the manifests but is needed by {used_by} (fix: add its manifest with -f)", qualified(.namespace.as_deref(), .name))]
     MissingObject {
         kind: &'static str,
         namespace: Option<String>,
+        name: String,
+        used_by: String,
+    },
+    #[error(
+        "the scale target {kind} {namespace}/{name} is not in the manifests but is needed by {used_by} (fix: add its manifest with -f)"
+    )]
+    MissingTarget {
+        kind: String,
+        namespace: String,
         name: String,
         used_by: String,
     },
@@ -165,10 +174,15 @@ impl TargetPod<'_> {
         let target = &self.scaled_object.spec.scale_target_ref;
         match &self.pod {
             Some(Some(pod)) => Ok(pod),
-            _ => Err(ResolveError::MissingObject {
-                kind: "scale target",
-                namespace: self.scaled_object.metadata.namespace.clone(),
-                name: format!("{} {}", target.kind_or_default(), target.name),
+            _ => Err(ResolveError::MissingTarget {
+                kind: target.kind_or_default().to_owned(),
+                namespace: self
+                    .scaled_object
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+                name: target.name.clone(),
                 used_by: used_by.to_owned(),
             }),
         }
