@@ -153,9 +153,13 @@ pub trait ScalerKind<C> {
 
 type Factory<C> = fn(&TriggerConfig, &C) -> Result<Arc<dyn Scaler>, ParamErrors>;
 
+/// Wraps every built scaler with cross-cutting behaviour (timeouts, shared queries).
+pub type Decorator<C> = fn(Arc<dyn Scaler>, &C) -> Arc<dyn Scaler>;
+
 /// The known trigger types.
 pub struct ScalerRegistry<C> {
     factories: BTreeMap<&'static str, Factory<C>>,
+    decorator: Option<Decorator<C>>,
 }
 
 impl<C> fmt::Debug for ScalerRegistry<C> {
@@ -168,6 +172,7 @@ impl<C> Default for ScalerRegistry<C> {
     fn default() -> Self {
         Self {
             factories: BTreeMap::new(),
+            decorator: None,
         }
     }
 }
@@ -178,6 +183,11 @@ impl<C> ScalerRegistry<C> {
         for trigger_type in K::TYPES {
             self.factories.insert(trigger_type, K::build);
         }
+    }
+
+    /// Wraps every scaler [`ScalerRegistry::build`] returns.
+    pub fn decorate_with(&mut self, decorator: Decorator<C>) {
+        self.decorator = Some(decorator);
     }
 
     /// The registered type names, sorted.
@@ -199,6 +209,10 @@ impl<C> ScalerRegistry<C> {
             .factories
             .get(config.trigger_type.as_str())
             .ok_or_else(|| BuildError::UnknownType(config.trigger_type.clone()))?;
-        Ok(factory(config, context)?)
+        let scaler = factory(config, context)?;
+        Ok(match self.decorator {
+            Some(decorate) => decorate(scaler, context),
+            None => scaler,
+        })
     }
 }

@@ -5,6 +5,7 @@
 //! connections shared by every scaler that talks to the same backend with the same credentials.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,6 +50,19 @@ pub trait Scaler: Send + Sync + fmt::Debug {
     /// `activation…` parameter of this trigger type), for `windlass check` to show; `None` when
     /// activation is not a threshold (cron's window, external scalers' `IsActive`).
     fn activation_target(&self) -> Option<f64> {
+        None
+    }
+
+    /// A key naming everything that determines this metric's value (server, credentials,
+    /// query), so identical queries from several ScaledObjects in one poll cycle are asked
+    /// once. `None` (the default) never shares: right for time-based scalers such as cron.
+    fn query_key(&self, _metric: &MetricName) -> Option<String> {
+        None
+    }
+
+    /// How long one sample may take before it fails with a timeout; `None` uses the default
+    /// (KEDA's `KEDA_HTTP_DEFAULT_TIMEOUT`, 3 s). Prometheus's `timeout` parameter sets it.
+    fn sample_timeout(&self) -> Option<Duration> {
         None
     }
 

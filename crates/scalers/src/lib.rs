@@ -4,27 +4,31 @@
 //! typed `Metadata`, then the scaler. [`register_builtin`] is the one place that lists them.
 
 pub mod apache_kafka;
+pub mod connections;
+pub mod context;
 pub mod cpu_memory;
 pub mod cron;
+pub mod decorators;
 pub mod external;
+pub mod http;
 pub mod kafka;
 pub mod kafka_auth;
+pub mod nats_client;
 pub mod nats_jetstream;
 pub mod prometheus;
 pub mod redis;
+pub mod redis_client;
 pub mod redis_connection;
 pub mod redis_streams;
+pub mod single_flight;
 
 use scaler_core::ScalerRegistry;
 
-/// What scalers share: connection pools and settings, one per backend and credentials.
-///
-/// Scalers are built without I/O; pools connect lazily on the first sample.
-#[derive(Debug, Default)]
-pub struct ScalerContext {}
+pub use context::{ScalerContext, Settings};
 
 /// The registry of every built-in trigger type.
 pub fn register_builtin(registry: &mut ScalerRegistry<ScalerContext>) {
+    registry.decorate_with(decorators::decorate);
     registry.register::<prometheus::PrometheusScaler>();
     registry.register::<nats_jetstream::NatsJetStreamScaler>();
     registry.register::<kafka::KafkaScaler>();
