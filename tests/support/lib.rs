@@ -10,6 +10,8 @@
 //! binary. Without a usable `cargo`, the `windlass` next to the test executable
 //! (`deps/../windlass`) is used. `WINDLASS_BIN=/path/to/windlass` skips both.
 
+pub mod servers;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
