@@ -11,6 +11,7 @@
 //! (`deps/../windlass`) is used. `WINDLASS_BIN=/path/to/windlass` skips both.
 
 pub mod servers;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -10,6 +10,8 @@ pub mod nats;
 pub mod prometheus;
 pub mod redis;
 
+pub use crate::tls::TestPki;
+
 use std::future::Future;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
