@@ -50,10 +50,11 @@ use async_trait::async_trait;
 use scaler_core::metric::{ExternalMetric, MetricSpec};
 use scaler_core::params::{ParamError, ParamReader, order};
 use scaler_core::registry::{ScalerKind, TriggerConfig};
-use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
+use scaler_core::{MetricName, ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
 use crate::kafka::build_metric;
+use crate::redis_client::{ConnectionSettings, Routing};
 use crate::redis_connection::{ConnectionInfo, Topology};
 
 mod defaults {
@@ -109,17 +110,53 @@ impl Metadata {
     }
 }
 
+/// KEDA's length rule in one round trip: a list (or a missing key) by `LLEN`, a sorted set by
+/// `ZCARD`, a set by `SCARD`, a hash by `HLEN`; any other type is an error.
+const LENGTH_BY_TYPE: &str = r"
+local key = KEYS[1]
+local kind = redis.call('TYPE', key)['ok']
+if kind == 'list' or kind == 'none' then
+  return redis.call('LLEN', key)
+elseif kind == 'zset' then
+  return redis.call('ZCARD', key)
+elseif kind == 'set' then
+  return redis.call('SCARD', key)
+elseif kind == 'hash' then
+  return redis.call('HLEN', key)
+end
+return redis.error_reply('ERR unsupported key type: ' .. kind)
+";
+
 /// A `redis`, `redis-cluster` or `redis-sentinel` trigger.
 #[derive(Debug)]
 pub struct RedisScaler {
     trigger_type: String,
     metadata: Metadata,
     metric: ExternalMetric,
+    connection: ConnectionSettings,
+    context: ScalerContext,
 }
 
 impl RedisScaler {
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// The length of `listName`, by its type.
+    async fn length(&self) -> Result<i64, ScalerError> {
+        let list_name = &self.metadata.list_name;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(LENGTH_BY_TYPE).arg(1).arg(list_name);
+        self.context
+            .redis()
+            .run(&self.connection, &cmd, Routing::ByCommand)
+            .await
+            .map_err(|error| {
+                error.into_scaler_error(
+                    &self.connection,
+                    &format!("reading the length of `{list_name}`"),
+                )
+            })
     }
 }
 
@@ -128,7 +165,7 @@ impl ScalerKind<ScalerContext> for RedisScaler {
 
     fn build(
         config: &TriggerConfig,
-        _context: &ScalerContext,
+        context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
         let (metadata, metric) = build_metric(
             config,
@@ -136,10 +173,18 @@ impl ScalerKind<ScalerContext> for RedisScaler {
             Metadata::metric_local_name,
             |m| m.list_length,
         )?;
+        let connection = ConnectionSettings::new(
+            metadata.topology,
+            &metadata.connection,
+            metadata.database_index,
+            context.settings().default_timeout,
+        );
         Ok(Arc::new(Self {
             trigger_type: config.trigger_type.clone(),
             metadata,
             metric,
+            connection,
+            context: context.clone(),
         }))
     }
 }
@@ -154,8 +199,21 @@ impl Scaler for RedisScaler {
         Some(self.metadata.activation_list_length as f64)
     }
 
+    fn query_key(&self, _metric: &MetricName) -> Option<String> {
+        Some(format!(
+            "{}|{}|list={}",
+            self.trigger_type,
+            self.connection.identity(),
+            self.metadata.list_name
+        ))
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
-        Err(ScalerError::unsupported(&self.trigger_type))
+        let length = self.length().await?;
+        Ok(Sample {
+            value: length as f64,
+            active: length > self.metadata.activation_list_length,
+        })
     }
 }
 

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use scaler_core::params::{ParamError, ParamReader, order, parse_go_bool};
 
 /// Which Redis deployment the trigger type talks to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Topology {
     /// `redis`, `redis-streams`: one server, the first address.
     #[default]
@@ -47,7 +47,7 @@ impl Topology {
 }
 
 /// TLS settings of the connection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsSettings {
     pub enabled: bool,
     pub unsafe_ssl: bool,
@@ -71,7 +71,7 @@ pub struct ConnectionInfo {
 }
 
 /// Go's `net.JoinHostPort`: brackets around hosts that contain a colon (IPv6).
-fn join_host_port(host: &str, port: &str) -> String {
+pub(crate) fn join_host_port(host: &str, port: &str) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

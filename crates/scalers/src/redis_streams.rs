@@ -54,13 +54,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use redis::{FromRedisValue, Value};
 use scaler_core::metric::{ExternalMetric, MetricSpec};
 use scaler_core::params::{ParamError, ParamReader, order};
 use scaler_core::registry::{ScalerKind, TriggerConfig};
-use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
+use scaler_core::{MetricName, ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
 use crate::kafka::build_metric;
+use crate::redis_client::{CommandError, ConnectionSettings, Routing};
 use crate::redis_connection::{ConnectionInfo, Topology};
 
 mod defaults {
@@ -173,12 +175,180 @@ pub struct RedisStreamsScaler {
     trigger_type: String,
     metadata: Metadata,
     metric: ExternalMetric,
+    connection: ConnectionSettings,
+    context: ScalerContext,
 }
 
 impl RedisStreamsScaler {
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
+
+    async fn run<T: FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        routing: Routing<'_>,
+    ) -> Result<T, CommandError> {
+        self.context
+            .redis()
+            .run(&self.connection, cmd, routing)
+            .await
+    }
+
+    fn fail(&self, doing: &str) -> impl FnOnce(CommandError) -> ScalerError + '_ {
+        let doing = doing.to_owned();
+        move |error| error.into_scaler_error(&self.connection, &doing)
+    }
+
+    /// `XLEN stream`: 0 while the stream does not exist.
+    async fn stream_length(&self) -> Result<i64, ScalerError> {
+        let stream = &self.metadata.stream;
+        let mut cmd = redis::cmd("XLEN");
+        cmd.arg(stream);
+        self.run(&cmd, Routing::ByCommand)
+            .await
+            .map_err(self.fail(&format!("reading the length of stream `{stream}`")))
+    }
+
+    /// The count of `XPENDING stream group` (delivered, not acknowledged). As in KEDA, a missing
+    /// stream or group is an error (`NOGROUP`).
+    async fn pending_entries(&self, group: &str) -> Result<i64, ScalerError> {
+        let stream = &self.metadata.stream;
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(stream).arg(group);
+        let (count, _, _, _): (i64, Value, Value, Value) = self
+            .run(&cmd, Routing::ByCommand)
+            .await
+            .map_err(self.fail(&format!(
+                "reading the pending entries of group `{group}` on stream `{stream}`"
+            )))?;
+        Ok(count)
+    }
+
+    /// KEDA's lag mode: Redis 7 or later, then the group's `lag` from `XINFO GROUPS`; 0 while
+    /// the stream does not exist, the stream's length while the group does not.
+    async fn lag(&self, group: &str) -> Result<i64, ScalerError> {
+        let stream = &self.metadata.stream;
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        let info: String = match self.run(&info, Routing::NodeOf(stream)).await {
+            Ok(info) => info,
+            Err(error) if error.is_connection_failure() => {
+                return Err(error.into_scaler_error(&self.connection, "reading INFO server"));
+            }
+            Err(error) => {
+                let error = error.into_scaler_error(&self.connection, "reading INFO server");
+                return Err(ScalerError::query(format!(
+                    "could not find Redis version: {error}"
+                )));
+            }
+        };
+        check_lag_support(&info)?;
+
+        let mut groups = redis::cmd("XINFO");
+        groups.arg("GROUPS").arg(stream);
+        match self.run::<Value>(&groups, Routing::ByCommand).await {
+            Ok(groups) => {
+                if let Some(lag) = group_lag(groups, group) {
+                    return Ok(lag);
+                }
+            }
+            // The stream has not been created yet: no lag.
+            Err(error) if error.is_server_error("ERR", "no such key") => return Ok(0),
+            Err(error) if error.is_connection_failure() => {
+                return Err(error.into_scaler_error(
+                    &self.connection,
+                    &format!("reading the groups of stream `{stream}`"),
+                ));
+            }
+            // KEDA ignores any other failure here and falls back to the length.
+            Err(_) => {}
+        }
+        // The group is not registered yet (its consumers are scaled to zero): everything in
+        // the stream is lag.
+        self.stream_length().await
+    }
+}
+
+/// KEDA's version check: `redis_version` in INFO, major version 7 or later.
+fn check_lag_support(info: &str) -> Result<(), ScalerError> {
+    let version = info.lines().find_map(|line| {
+        let mut parts = line.split(':');
+        match (parts.next(), parts.next()) {
+            (Some("redis_version"), Some(value)) => Some(value.trim().to_owned()),
+            _ => None,
+        }
+    });
+    let Some(version) = version else {
+        return Err(ScalerError::query("could not find Redis version number"));
+    };
+    let major: i64 = version
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| {
+            ScalerError::query(format!(
+                "redis version could not be converted to number: {version:?}"
+            ))
+        })?;
+    if major < 7 {
+        return Err(ScalerError::query(format!(
+            "redis version 7+ required for lag (the server runs {version}); drop lagCount to scale on pending entries"
+        )));
+    }
+    Ok(())
+}
+
+/// The `lag` of `group` in an `XINFO GROUPS` answer; `None` when the group is not there. A
+/// lag Redis cannot compute (`nil`, after entries were deleted) is -1, as KEDA's client
+/// reports it.
+fn group_lag(groups: Value, group: &str) -> Option<i64> {
+    let Value::Array(groups) = groups else {
+        return None;
+    };
+    groups.into_iter().find_map(|entry| {
+        let fields = fields(entry);
+        let name = fields
+            .iter()
+            .find(|(key, _)| key == "name")
+            .and_then(|(_, value)| redis::from_redis_value::<String>(value.clone()).ok())?;
+        if name != group {
+            return None;
+        }
+        let lag = fields
+            .into_iter()
+            .find(|(key, _)| key == "lag")
+            .map(|(_, value)| value);
+        Some(match lag {
+            Some(Value::Nil) | None => -1,
+            Some(value) => redis::from_redis_value::<i64>(value).unwrap_or(-1),
+        })
+    })
+}
+
+/// The field/value pairs of a RESP2 flat array or a RESP3 map.
+fn fields(entry: Value) -> Vec<(String, Value)> {
+    let pairs: Vec<(Value, Value)> = match entry {
+        Value::Map(pairs) => pairs,
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(key), Some(value)) = (items.next(), items.next()) {
+                pairs.push((key, value));
+            }
+            pairs
+        }
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter_map(|(key, value)| {
+            redis::from_redis_value::<String>(key)
+                .ok()
+                .map(|key| (key, value))
+        })
+        .collect()
 }
 
 impl ScalerKind<ScalerContext> for RedisStreamsScaler {
@@ -190,7 +360,7 @@ impl ScalerKind<ScalerContext> for RedisStreamsScaler {
 
     fn build(
         config: &TriggerConfig,
-        _context: &ScalerContext,
+        context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
         let (metadata, metric) = build_metric(
             config,
@@ -198,10 +368,18 @@ impl ScalerKind<ScalerContext> for RedisStreamsScaler {
             Metadata::metric_local_name,
             |m| m.mode.target(),
         )?;
+        let connection = ConnectionSettings::new(
+            metadata.topology,
+            &metadata.connection,
+            metadata.database_index,
+            context.settings().default_timeout,
+        );
         Ok(Arc::new(Self {
             trigger_type: config.trigger_type.clone(),
             metadata,
             metric,
+            connection,
+            context: context.clone(),
         }))
     }
 }
@@ -216,8 +394,34 @@ impl Scaler for RedisStreamsScaler {
         Some(self.metadata.activation_lag_count as f64)
     }
 
+    fn query_key(&self, _metric: &MetricName) -> Option<String> {
+        let mode = match &self.metadata.mode {
+            StreamMode::Length { .. } => "length".to_owned(),
+            StreamMode::PendingEntries { consumer_group, .. } => {
+                format!("pending/{consumer_group}")
+            }
+            StreamMode::Lag { consumer_group, .. } => format!("lag/{consumer_group}"),
+        };
+        Some(format!(
+            "{}|{}|stream={}|{mode}",
+            self.trigger_type,
+            self.connection.identity(),
+            self.metadata.stream
+        ))
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
-        Err(ScalerError::unsupported(&self.trigger_type))
+        let value = match &self.metadata.mode {
+            StreamMode::Length { .. } => self.stream_length().await?,
+            StreamMode::PendingEntries { consumer_group, .. } => {
+                self.pending_entries(consumer_group).await?
+            }
+            StreamMode::Lag { consumer_group, .. } => self.lag(consumer_group).await?,
+        };
+        Ok(Sample {
+            value: value as f64,
+            active: value > self.metadata.activation_lag_count,
+        })
     }
 }
 
@@ -1020,5 +1224,53 @@ mod tests {
                 "{metadata:?}"
             );
         }
+    }
+
+    #[test]
+    fn lag_needs_redis_7_as_in_keda() {
+        assert!(
+            check_lag_support("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n")
+                .is_ok()
+        );
+        let old = check_lag_support("redis_version:6.2.14\r\n").unwrap_err();
+        assert!(
+            old.message.contains("redis version 7+ required for lag"),
+            "{old}"
+        );
+        let missing = check_lag_support("redis_mode:standalone\r\n").unwrap_err();
+        assert_eq!(missing.message, "could not find Redis version number");
+        let garbled = check_lag_support("redis_version:x.1\r\n").unwrap_err();
+        assert!(
+            garbled.message.contains("could not be converted"),
+            "{garbled}"
+        );
+    }
+
+    #[test]
+    fn group_lag_reads_resp2_and_resp3_answers() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let resp2 = Value::Array(vec![
+            Value::Array(vec![
+                bulk("name"),
+                bulk("other"),
+                bulk("lag"),
+                Value::Int(9),
+            ]),
+            Value::Array(vec![
+                bulk("name"),
+                bulk("workers"),
+                bulk("entries-read"),
+                Value::Nil,
+                bulk("lag"),
+                Value::Int(4),
+            ]),
+        ]);
+        assert_eq!(group_lag(resp2.clone(), "workers"), Some(4));
+        assert_eq!(group_lag(resp2, "missing"), None);
+        let resp3 = Value::Array(vec![Value::Map(vec![
+            (bulk("name"), bulk("workers")),
+            (bulk("lag"), Value::Nil),
+        ])]);
+        assert_eq!(group_lag(resp3, "workers"), Some(-1));
     }
 }
