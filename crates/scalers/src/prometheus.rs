@@ -21,7 +21,7 @@
 //! | `username` | A | with `basic` | – | Basic auth user. |
 //! | `password` | A | no | – | Basic auth password (may be empty). |
 //! | `cert`, `key` | A | with `tls` | – | PEM client certificate and key. |
-//! | `ca` | A | no | – | PEM CA bundle; used even without `authModes`. |
+//! | `ca` | A | no | – | PEM CA bundle trusted besides the system roots; used only with some `authModes` (as in KEDA). |
 //! | `customAuthHeader`, `customAuthValue` | A | with `custom` | – | A header name and value sent with every query. |
 //! | `oauthTokenURI`, `clientID` | A | with `oauth` | – | OAuth2 client-credentials endpoint and client. |
 //! | `clientSecret` | A | no | – | OAuth2 client secret. |
@@ -35,11 +35,13 @@
 //! are listed, the first non-empty value in that order wins. Values are trimmed and an empty
 //! value counts as missing. The legacy `metadata.metricName` is ignored.
 //!
-//! Cloud identities (read when sampling, not here): with no `authModes`, a TriggerAuthentication
+//! Cloud identities: with no `authModes`, a TriggerAuthentication
 //! `podIdentity` of `azure-workload` enables Azure Managed Prometheus (resource from
 //! `metadata.azureManagedPrometheusResourceURL`), `gcp` or the auth parameter
 //! `GoogleApplicationCredentials` enables Google OAuth2, and `awsRegion` with AWS credentials
 //! (`awsRoleArn`, `awsAccessKeyID`, `awsSecretAccessKey`, `awsSessionToken`) enables SigV4.
+//! This build does not sign requests for these clouds: such a trigger parses, and sampling it
+//! is an `unsupported` error rather than an unauthenticated query.
 //! As in KEDA, `authModes` together with a pod identity other than `none`
 //! ([`TriggerConfig::pod_identity`]) is an error: the two ways to authenticate exclude each
 //! other.
@@ -48,7 +50,37 @@
 //! value is greater than `activationThreshold`. `oauth` and `apiKey` modes are accepted but, as
 //! in KEDA, not applied to the queries.
 //!
-//! Sampling is not part of this build yet: [`Scaler::sample`] returns an `unsupported` error.
+//! # Sampling
+//!
+//! As KEDA's `ExecutePromQuery`: `GET <serverAddress>/api/v1/query?query=<query, Go-escaped>&time=<the
+//! sample time, RFC 3339 UTC seconds>`, then `&namespace=<namespace>` as written, then each
+//! query parameter escaped (in key order); `customHeaders` as request headers; then one
+//! credential, the first enabled of bearer (`Authorization: Bearer <token>`), basic, custom
+//! (`customAuthHeader: customAuthValue`), replacing a custom header of the same name.
+//!
+//! TLS: with some `authModes` and either `ca` or the `tls` mode, the client trusts `ca` besides
+//! the system roots, presents `cert`/`key` when both are set, and always verifies the server
+//! (KEDA does not pass `unsafeSsl` to that transport); otherwise `unsafeSsl` decides. Clients
+//! are shared by TLS settings ([`crate::http::HttpClients`]). The request, the body included,
+//! is bounded by `timeout` (else the global HTTP timeout; a zero global timeout is 300 ms, as
+//! Go's `CreateHTTPClient` makes it).
+//!
+//! The answer, by KEDA's rules: a status outside 2xx is `prometheus query api returned error.
+//! status: N`; `data.result` empty gives 0 with `ignoreNullValues`, else an error; more than
+//! one element is an error; an element whose `value` is empty (a matrix has `values` instead)
+//! gives 0 or an error like an empty result; a `value` with one item is an error; the second
+//! item is parsed as a Go float, and NaN or ±Inf give 0 with `ignoreNullValues`, else an error.
+//! A scalar or string result (`result` is `[time, "v"]`) fails to decode. A JSON `null` value
+//! gives -1, the value KEDA starts from.
+//!
+//! Error categories: refused connection, TLS failure or reset → `connect`; no answer within the
+//! timeout → `timeout`; 401 and 403 → `connect` (the credentials were refused), other statuses
+//! and unusable answers → `query`; an unparsable URL or header → `metadata`. Where KEDA would
+//! panic (a `value` item that is neither a string nor null) this is a `query` error.
+//!
+//! Identical queries (same server, query, namespace, parameters, headers, credentials, TLS
+//! material, result rules and activation threshold) from several ScaledObjects are asked once
+//! per poll ([`Scaler::query_key`]; credentials enter it hashed).
 //!
 //! # Example
 //!
@@ -70,12 +102,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use scaler_core::metric::ExternalMetric;
 use scaler_core::params::{ParamError, ParamReader, order};
-use scaler_core::registry::{ScalerKind, TriggerConfig};
-use scaler_core::{MetricSpec, ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
+use scaler_core::registry::{PodIdentity, ScalerKind, TriggerConfig};
+use scaler_core::{
+    ErrorCategory, MetricName, MetricSpec, ParamErrors, Sample, SampleRequest, Scaler, ScalerError,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::ScalerContext;
+use crate::http::TlsOptions;
 
 mod defaults {
     pub const IGNORE_NULL_VALUES: &str = "true";
@@ -459,17 +500,493 @@ fn check_auth_with_pod_identity(
     );
 }
 
+/// Why a query gave no value; each becomes a [`ScalerError`] of one category at the
+/// [`Scaler::sample`] boundary. The messages are KEDA's where KEDA has one.
+#[derive(Debug, thiserror::Error)]
+enum QueryError {
+    #[error("parse {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("invalid request header {name:?}: {reason}")]
+    Header { name: String, reason: String },
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(ScalerError),
+    #[error("Get {url:?}: {cause}")]
+    Transport {
+        url: String,
+        cause: String,
+        timed_out: bool,
+    },
+    #[error("prometheus query api returned error. status: {0}")]
+    Status(u16),
+    #[error("{0}")]
+    Decode(String),
+    #[error("prometheus metrics 'prometheus' target may be lost, the result is empty")]
+    EmptyResult,
+    #[error("prometheus query {0} returned multiple elements")]
+    MultipleElements(String),
+    #[error("prometheus metrics 'prometheus' target may be lost, the value list is empty")]
+    EmptyValue,
+    #[error("prometheus query {0} didn't return enough values")]
+    NotEnoughValues(String),
+    #[error("prometheus query {query} returned a value that is not a string: {value}")]
+    ValueNotString { query: String, value: String },
+    #[error("strconv.ParseFloat: parsing {0:?}: {1}")]
+    ParseFloat(String, &'static str),
+    #[error("prometheus query returns {0}")]
+    NotFinite(String),
+}
+
+impl From<QueryError> for ScalerError {
+    fn from(error: QueryError) -> Self {
+        let message = error.to_string();
+        match error {
+            QueryError::Url { .. } | QueryError::Header { .. } => ScalerError::metadata(message),
+            QueryError::Client(inner) => ScalerError::new(inner.category, message),
+            QueryError::Transport {
+                timed_out: true, ..
+            } => ScalerError::timeout(message),
+            QueryError::Transport { .. } => ScalerError::connect(message),
+            // The server refused the credentials: the category says so, the text is KEDA's.
+            QueryError::Status(401 | 403) => ScalerError::connect(message),
+            _ => ScalerError::query(message),
+        }
+    }
+}
+
 /// A built `prometheus` trigger.
 #[derive(Debug)]
 pub struct PrometheusScaler {
     metadata: Metadata,
     metric: ExternalMetric,
+    context: ScalerContext,
+    tls: TlsOptions,
+    query_key: String,
+    /// The cloud authentication KEDA would apply and this build cannot.
+    cloud_auth: Option<&'static str>,
 }
 
 impl PrometheusScaler {
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
+
+    /// KEDA's client timeout: `timeout` when positive, else the global HTTP timeout; Go's
+    /// `CreateHTTPClient` turns a zero into 300 ms.
+    fn http_timeout(&self) -> Duration {
+        let timeout = self
+            .metadata
+            .timeout
+            .filter(|t| !t.is_zero())
+            .unwrap_or(self.context.settings().default_timeout);
+        if timeout.is_zero() {
+            Duration::from_millis(300)
+        } else {
+            timeout
+        }
+    }
+
+    /// The query URL exactly as KEDA assembles it: the query escaped with Go's
+    /// `url.QueryEscape`, `time` in RFC 3339 UTC seconds, `namespace` appended as written and
+    /// each query parameter escaped (in key order; Go's map order is random).
+    fn url(&self, now: DateTime<Utc>) -> String {
+        let m = &self.metadata;
+        let mut url = format!(
+            "{}/api/v1/query?query={}&time={}",
+            m.server_address,
+            query_escape(&m.query),
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        if let Some(namespace) = &m.namespace {
+            url.push_str("&namespace=");
+            url.push_str(namespace);
+        }
+        for (key, value) in &m.query_parameters {
+            url.push('&');
+            url.push_str(&query_escape(key));
+            url.push('=');
+            url.push_str(&query_escape(value));
+        }
+        url
+    }
+
+    /// `customHeaders` added first, then the one auth header KEDA sets (replacing any custom
+    /// header of that name): bearer, else basic, else custom.
+    fn headers(&self) -> Result<HeaderMap, QueryError> {
+        let mut headers = HeaderMap::new();
+        let invalid = |name: &str, reason: String| QueryError::Header {
+            name: name.to_owned(),
+            reason,
+        };
+        let parse = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), QueryError> {
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| invalid(name, e.to_string()))?;
+            let header_value =
+                HeaderValue::from_str(value).map_err(|e| invalid(name, e.to_string()))?;
+            Ok((header_name, header_value))
+        };
+        for (name, value) in &self.metadata.custom_headers {
+            let (name, value) = parse(name, value)?;
+            headers.append(name, value);
+        }
+        let auth = &self.metadata.auth;
+        let credential = if auth.modes.is_empty() {
+            None
+        } else if auth.enabled(AuthMode::Bearer) {
+            let token = auth.bearer_token.as_deref().unwrap_or_default();
+            Some(("authorization", format!("Bearer {token}")))
+        } else if auth.enabled(AuthMode::Basic) {
+            let user = auth.username.as_deref().unwrap_or_default();
+            let password = auth.password.as_deref().unwrap_or_default();
+            let encoded = BASE64.encode(format!("{user}:{password}"));
+            Some(("authorization", format!("Basic {encoded}")))
+        } else if auth.enabled(AuthMode::Custom) {
+            let name = auth.custom_auth_header.as_deref().unwrap_or_default();
+            let value = auth.custom_auth_value.clone().unwrap_or_default();
+            Some((name, value))
+        } else {
+            None
+        };
+        if let Some((name, value)) = credential {
+            let (name, mut value) = parse(name, &value)?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        Ok(headers)
+    }
+
+    /// KEDA's `ExecutePromQuery`.
+    async fn query(&self, now: DateTime<Utc>) -> Result<f64, QueryError> {
+        let url = self.url(now);
+        let parsed = reqwest::Url::parse(&url).map_err(|e| QueryError::Url {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let headers = self.headers()?;
+        let client = self
+            .context
+            .http()
+            .client(&self.tls)
+            .await
+            .map_err(QueryError::Client)?;
+        let transport = |error: reqwest::Error| QueryError::Transport {
+            url: url.clone(),
+            cause: error_chain(&error),
+            timed_out: error.is_timeout(),
+        };
+        let response = client
+            .get(parsed)
+            .headers(headers)
+            .timeout(self.http_timeout())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(QueryError::Status(status.as_u16()));
+        }
+        let body = response.bytes().await.map_err(transport)?;
+        self.value_of(&body)
+    }
+
+    /// The value in a query API answer, by KEDA's rules.
+    fn value_of(&self, body: &[u8]) -> Result<f64, QueryError> {
+        let m = &self.metadata;
+        let result = decode_result(body)?;
+        let element = match result.as_slice() {
+            [] if m.ignore_null_values => return Ok(0.0),
+            [] => return Err(QueryError::EmptyResult),
+            [element] => element,
+            _ => return Err(QueryError::MultipleElements(m.query.clone())),
+        };
+        let value = match element.as_slice() {
+            [] if m.ignore_null_values => return Ok(0.0),
+            [] => return Err(QueryError::EmptyValue),
+            [_] => return Err(QueryError::NotEnoughValues(m.query.clone())),
+            [_, value, ..] => value,
+        };
+        let number = match value {
+            // KEDA leaves its initial -1 when the value is JSON null.
+            Value::Null => -1.0,
+            Value::String(text) => parse_go_float(text)?,
+            other => {
+                return Err(QueryError::ValueNotString {
+                    query: m.query.clone(),
+                    value: other.to_string(),
+                });
+            }
+        };
+        if number.is_finite() {
+            Ok(number)
+        } else if m.ignore_null_values {
+            Ok(0.0)
+        } else {
+            Err(QueryError::NotFinite(go_float_f(number)))
+        }
+    }
+}
+
+/// The cloud authentication KEDA applies when no `authModes` are set: Azure Managed Prometheus
+/// for the `azure-workload` identity, Google OAuth2 for `gcp` or `GoogleApplicationCredentials`,
+/// AWS SigV4 for `awsRegion` with AWS credentials or identity.
+fn cloud_auth(config: &TriggerConfig, metadata: &Metadata) -> Option<&'static str> {
+    if !metadata.auth.modes.is_empty() {
+        return None;
+    }
+    let provider = config.pod_identity_provider();
+    let auth_param = |name: &str| {
+        config
+            .params
+            .auth_params
+            .get(name)
+            .is_some_and(|v| !v.trim().is_empty())
+    };
+    if provider == PodIdentity::AZURE_WORKLOAD {
+        Some("Azure Managed Prometheus (podIdentity azure-workload)")
+    } else if provider == PodIdentity::GCP || auth_param("GoogleApplicationCredentials") {
+        Some("Google OAuth2 (podIdentity gcp or GoogleApplicationCredentials)")
+    } else if metadata.aws_region.is_some()
+        && (provider == PodIdentity::AWS
+            || provider == PodIdentity::AWS_EKS
+            || auth_param("awsRoleArn")
+            || auth_param("awsAccessKeyID"))
+    {
+        Some("AWS SigV4 (awsRegion with AWS credentials)")
+    } else {
+        None
+    }
+}
+
+/// KEDA's TLS choice: with any `authModes` and a `ca` or the `tls` mode, a transport with that
+/// CA (added to the system roots), the client certificate when both `cert` and `key` are set,
+/// and certificate verification always on (`unsafeSsl` is not passed to it); otherwise the
+/// shared transport with `unsafeSsl`. Without `authModes`, `ca`, `cert` and `key` are unused.
+fn tls_options(metadata: &Metadata) -> TlsOptions {
+    let auth = &metadata.auth;
+    if !auth.modes.is_empty() && (auth.ca.is_some() || auth.enabled(AuthMode::Tls)) {
+        let (client_cert_pem, client_key_pem) = match (&auth.cert, &auth.key) {
+            (Some(cert), Some(key)) => (Some(cert.clone()), Some(key.clone())),
+            _ => (None, None),
+        };
+        TlsOptions {
+            insecure_skip_verify: false,
+            ca_pem: auth.ca.clone(),
+            client_cert_pem,
+            client_key_pem,
+        }
+    } else {
+        TlsOptions {
+            insecure_skip_verify: metadata.unsafe_ssl,
+            ..TlsOptions::default()
+        }
+    }
+}
+
+/// Everything that decides a sample: the request (URL without the time, headers, credentials),
+/// the TLS material, the result rules and the activation threshold. Secrets are hashed.
+fn query_key(metadata: &Metadata, tls: &TlsOptions, timeout: Duration) -> String {
+    let auth = &metadata.auth;
+    let mut secrets = Sha256::new();
+    for secret in [
+        &auth.bearer_token,
+        &auth.username,
+        &auth.password,
+        &auth.custom_auth_header,
+        &auth.custom_auth_value,
+        &tls.ca_pem,
+        &tls.client_cert_pem,
+        &tls.client_key_pem,
+    ] {
+        match secret {
+            Some(text) => {
+                secrets.update((text.len() as u64 + 1).to_le_bytes());
+                secrets.update(text.as_bytes());
+            }
+            None => secrets.update(0u64.to_le_bytes()),
+        }
+    }
+    let digest: String = secrets
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!(
+        "prometheus\0{}\0{}\0{:?}\0{:?}\0{:?}\0{:?}\0{}\0{}\0{}\0{:?}\0{}",
+        metadata.server_address,
+        metadata.query,
+        metadata.namespace,
+        metadata.query_parameters,
+        metadata.custom_headers,
+        auth.modes,
+        tls.insecure_skip_verify,
+        metadata.ignore_null_values,
+        metadata.activation_threshold,
+        timeout,
+        digest
+    )
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes stay, a space becomes `+`, the rest `%XX`.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` for what Prometheus sends (decimal, exponent, `NaN`,
+/// `±Inf`): out-of-range finite text is an error, as in Go.
+fn parse_go_float(text: &str) -> Result<f64, QueryError> {
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let named = ["inf", "infinity", "nan"]
+        .iter()
+        .any(|name| unsigned.eq_ignore_ascii_case(name));
+    let plain = text.len() - unsigned.len() <= 1
+        && !unsigned.is_empty()
+        && unsigned
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if !named && !plain {
+        return Err(QueryError::ParseFloat(text.to_owned(), "invalid syntax"));
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_infinite() && !named => Err(QueryError::ParseFloat(
+            text.to_owned(),
+            "value out of range",
+        )),
+        Ok(value) => Ok(value),
+        Err(_) => Err(QueryError::ParseFloat(text.to_owned(), "invalid syntax")),
+    }
+}
+
+/// Go's `%f` for the non-finite values KEDA reports.
+fn go_float_f(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else if value > 0.0 {
+        "+Inf".to_owned()
+    } else {
+        "-Inf".to_owned()
+    }
+}
+
+/// The `data.result[].value` arrays, decoded with the leniency and the failures of Go's
+/// `encoding/json` into KEDA's `promQueryResult`: missing or null fields are empty, keys match
+/// case-insensitively, a field of the wrong JSON type fails (so a scalar or string result,
+/// whose `result` is `[time, "value"]`, fails), and a matrix's `values` is not `value`.
+fn decode_result(body: &[u8]) -> Result<Vec<Vec<Value>>, QueryError> {
+    let document: Value = serde_json::from_slice(body).map_err(|e| {
+        QueryError::Decode(format!(
+            "cannot decode the prometheus response as JSON: {e}"
+        ))
+    })?;
+    let root = object(&document, "promQueryResult")?;
+    if let Some(root) = root {
+        string(field(root, "status"), "promQueryResult.status")?;
+    }
+    let Some(data) = root
+        .map(|root| object_field(root, "data", "promQueryResult.data"))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(Vec::new());
+    };
+    string(field(data, "resultType"), "promQueryResult.data.resultType")?;
+    let elements = match field(data, "result") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(elements)) => elements,
+        Some(other) => return Err(mismatch(other, "promQueryResult.data.result", "[]struct")),
+    };
+    let mut result = Vec::with_capacity(elements.len());
+    for element in elements {
+        let Some(element) = object(element, "promQueryResult.data.result")? else {
+            result.push(Vec::new());
+            continue;
+        };
+        object_field(element, "metric", "promQueryResult.data.result.metric")?;
+        match field(element, "value") {
+            None | Some(Value::Null) => result.push(Vec::new()),
+            Some(Value::Array(values)) => result.push(values.clone()),
+            Some(other) => {
+                return Err(mismatch(
+                    other,
+                    "promQueryResult.data.result.value",
+                    "[]interface {}",
+                ));
+            }
+        }
+    }
+    Ok(result)
+}
+
+type JsonObject = serde_json::Map<String, Value>;
+
+/// A struct field the way Go's decoder finds it: the exact key, else a case-insensitive one.
+fn field<'v>(object: &'v JsonObject, name: &str) -> Option<&'v Value> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    })
+}
+
+fn object<'v>(value: &'v Value, path: &str) -> Result<Option<&'v JsonObject>, QueryError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Object(object) => Ok(Some(object)),
+        other => Err(mismatch(other, path, "struct")),
+    }
+}
+
+fn object_field<'v>(
+    parent: &'v JsonObject,
+    name: &str,
+    path: &str,
+) -> Result<Option<&'v JsonObject>, QueryError> {
+    field(parent, name).map_or(Ok(None), |value| object(value, path))
+}
+
+fn string(value: Option<&Value>, path: &str) -> Result<(), QueryError> {
+    match value {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(other) => Err(mismatch(other, path, "string")),
+    }
+}
+
+fn mismatch(value: &Value, path: &str, go_type: &str) -> QueryError {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    QueryError::Decode(format!(
+        "json: cannot unmarshal {kind} into Go struct field {path} of type {go_type}"
+    ))
+}
+
+/// An error and its causes, `a: b: c`, the way Go prints wrapped errors.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl ScalerKind<ScalerContext> for PrometheusScaler {
@@ -477,11 +994,30 @@ impl ScalerKind<ScalerContext> for PrometheusScaler {
 
     fn build(
         config: &TriggerConfig,
-        _context: &ScalerContext,
+        context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
+        Ok(Arc::new(Self::new(config, context)?))
+    }
+}
+
+impl PrometheusScaler {
+    /// Parses the trigger and settles what every query needs (TLS material, the query key);
+    /// no I/O.
+    pub fn new(config: &TriggerConfig, context: &ScalerContext) -> Result<Self, ParamErrors> {
         let metadata = Metadata::parse(config)?;
         let metric = config.external_metric("prometheus", metadata.threshold)?;
-        Ok(Arc::new(Self { metadata, metric }))
+        let tls = tls_options(&metadata);
+        let cloud_auth = cloud_auth(config, &metadata);
+        let mut scaler = Self {
+            query_key: String::new(),
+            metadata,
+            metric,
+            context: context.clone(),
+            tls,
+            cloud_auth,
+        };
+        scaler.query_key = query_key(&scaler.metadata, &scaler.tls, scaler.http_timeout());
+        Ok(scaler)
     }
 }
 
@@ -495,17 +1031,34 @@ impl Scaler for PrometheusScaler {
         Some(self.metadata.activation_threshold)
     }
 
-    async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
-        Err(ScalerError::unsupported("prometheus"))
+    fn query_key(&self, _metric: &MetricName) -> Option<String> {
+        Some(self.query_key.clone())
+    }
+
+    fn sample_timeout(&self) -> Option<Duration> {
+        Some(self.http_timeout())
+    }
+
+    async fn sample(&self, request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
+        if let Some(cloud) = self.cloud_auth {
+            return Err(ScalerError::new(
+                ErrorCategory::Unsupported,
+                format!("prometheus with {cloud} authentication is not supported by this build"),
+            ));
+        }
+        let value = self.query(request.now).await?;
+        Ok(Sample::with_threshold(
+            value,
+            self.metadata.activation_threshold,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scaler_core::MetricTargetType;
     use scaler_core::params::TriggerParams;
-    use scaler_core::registry::PodIdentity;
-    use scaler_core::{MetricName, MetricTargetType};
 
     type Pairs = &'static [(&'static str, &'static str)];
 
@@ -1016,19 +1569,321 @@ mod tests {
         assert_eq!(metric.target_type, MetricTargetType::Value);
     }
 
+    fn scaler(metadata: Pairs, auth: Pairs) -> PrometheusScaler {
+        PrometheusScaler::new(&config(metadata, auth, 0), &ScalerContext::default()).unwrap()
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn query_url_as_keda_builds_it() {
+        let s = scaler(
+            &[
+                ("serverAddress", "http://prom:9090"),
+                ("threshold", "1"),
+                ("query", "sum(rate(x{a=\"b c\"}[2m])) * 2 / 1~"),
+                ("namespace", "team-a"),
+                ("queryParameters", "z=1 2,a/b=c&d"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            s.url(at("2026-03-04T05:06:07.891+01:00")),
+            "http://prom:9090/api/v1/query?query=sum%28rate%28x%7Ba%3D%22b+c%22%7D%5B2m%5D%29%29+%2A+2+%2F+1~\
+             &time=2026-03-04T04:06:07Z&namespace=team-a&a%2Fb=c%26d&z=1+2"
+        );
+    }
+
+    #[test]
+    fn headers_custom_then_one_credential() {
+        let header = |s: &PrometheusScaler, name: &str| -> Vec<String> {
+            s.headers()
+                .unwrap()
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect()
+        };
+        let plain = scaler(
+            with_base!("customHeaders" => "X-Org=1,Authorization=mine"),
+            &[],
+        );
+        assert_eq!(header(&plain, "x-org"), ["1"]);
+        assert_eq!(header(&plain, "authorization"), ["mine"]);
+        // bearer replaces a custom Authorization header (Go's Header.Set)
+        let bearer = scaler(
+            with_base!("customHeaders" => "Authorization=mine", "authModes" => "bearer"),
+            &[("bearerToken", "tok")],
+        );
+        assert_eq!(header(&bearer, "authorization"), ["Bearer tok"]);
+        let basic = scaler(
+            with_base!("authModes" => "basic"),
+            &[("username", "user"), ("password", "pass")],
+        );
+        assert_eq!(header(&basic, "authorization"), ["Basic dXNlcjpwYXNz"]);
+        let no_password = scaler(with_base!("authModes" => "basic"), &[("username", "user")]);
+        assert_eq!(header(&no_password, "authorization"), ["Basic dXNlcjo="]);
+        let custom = scaler(
+            with_base!("authModes" => "custom"),
+            &[("customAuthHeader", "X-Key"), ("customAuthValue", "v")],
+        );
+        assert_eq!(header(&custom, "x-key"), ["v"]);
+        // KEDA's switch: basic wins over custom, which is then not sent
+        let both = scaler(
+            with_base!("authModes" => "basic,custom"),
+            &[
+                ("username", "u"),
+                ("customAuthHeader", "X-Key"),
+                ("customAuthValue", "v"),
+            ],
+        );
+        assert_eq!(header(&both, "x-key"), Vec::<String>::new());
+        assert_eq!(header(&both, "authorization"), ["Basic dTo="]);
+        // credentials without authModes are not sent
+        let unused = scaler(BASE, &[("bearerToken", "tok")]);
+        assert!(unused.headers().unwrap().is_empty());
+        let bad = scaler(with_base!("customHeaders" => "bad name=1"), &[]);
+        let error = ScalerError::from(bad.headers().unwrap_err());
+        assert_eq!(error.category, scaler_core::ErrorCategory::Metadata);
+    }
+
+    #[test]
+    fn tls_material_as_keda_uses_it() {
+        let tls = |metadata: Pairs, auth: Pairs| scaler(metadata, auth).tls;
+        assert_eq!(tls(BASE, &[("ca", "C")]), TlsOptions::default());
+        assert!(tls(with_base!("unsafeSsl" => "true"), &[("ca", "C")]).insecure_skip_verify);
+        let bearer_ca = tls(
+            with_base!("authModes" => "bearer", "unsafeSsl" => "true"),
+            &[("bearerToken", "t"), ("ca", "C")],
+        );
+        assert_eq!(
+            bearer_ca,
+            TlsOptions {
+                ca_pem: Some("C".into()),
+                ..TlsOptions::default()
+            }
+        );
+        let mutual = tls(
+            with_base!("authModes" => "tls"),
+            &[("cert", "c"), ("key", "k")],
+        );
+        assert_eq!(mutual.client_cert_pem.as_deref(), Some("c"));
+        assert_eq!(mutual.client_key_pem.as_deref(), Some("k"));
+        assert_eq!(mutual.ca_pem, None);
+        let bearer_only = tls(
+            with_base!("authModes" => "bearer", "unsafeSsl" => "true"),
+            &[("bearerToken", "t")],
+        );
+        assert!(bearer_only.insecure_skip_verify);
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(
+            scaler(BASE, &[]).sample_timeout(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            scaler(with_base!("timeout" => "1500"), &[]).sample_timeout(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            scaler(with_base!("timeout" => "0"), &[]).sample_timeout(),
+            Some(Duration::from_secs(3))
+        );
+        let zero_default = ScalerContext::new(crate::Settings {
+            default_timeout: Duration::ZERO,
+            ..crate::Settings::default()
+        });
+        let s = PrometheusScaler::new(&config(BASE, &[], 0), &zero_default).unwrap();
+        assert_eq!(s.sample_timeout(), Some(Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn query_keys() {
+        let key = |metadata: Pairs, auth: Pairs| {
+            let name = MetricName::from_raw("s0-prometheus");
+            scaler(metadata, auth).query_key(&name).unwrap()
+        };
+        assert_eq!(key(BASE, &[]), key(BASE, &[]));
+        let bearer = |token| {
+            key(
+                with_base!("authModes" => "bearer"),
+                if token == "a" {
+                    &[("bearerToken", "s3cr3t-a")]
+                } else {
+                    &[("bearerToken", "s3cr3t-b")]
+                },
+            )
+        };
+        assert_ne!(bearer("a"), bearer("b"));
+        assert!(!bearer("a").contains("s3cr3t"));
+        for other in [
+            with_base!("namespace" => "n"),
+            with_base!("queryParameters" => "a=1"),
+            with_base!("customHeaders" => "a=1"),
+            with_base!("ignoreNullValues" => "false"),
+            with_base!("activationThreshold" => "3"),
+            with_base!("unsafeSsl" => "true"),
+            with_base!("timeout" => "100"),
+        ] {
+            assert_ne!(key(BASE, &[]), key(other, &[]), "{other:?}");
+        }
+    }
+
+    fn value(metadata: Pairs, body: &str) -> Result<f64, ScalerError> {
+        scaler(metadata, &[])
+            .value_of(body.as_bytes())
+            .map_err(ScalerError::from)
+    }
+
+    fn vector(values: &str) -> String {
+        format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{values}]}}}}"#)
+    }
+
+    const STRICT: Pairs = with_base!("ignoreNullValues" => "false");
+
+    #[test]
+    fn result_rules() {
+        let one = |v: &str| vector(&format!(r#"{{"metric":{{}},"value":[1.5,{v}]}}"#));
+        assert_eq!(value(BASE, &one(r#""42.5""#)).unwrap(), 42.5);
+        assert_eq!(value(BASE, &one(r#""-3""#)).unwrap(), -3.0);
+        assert_eq!(value(BASE, &one(r#""1e3""#)).unwrap(), 1000.0);
+        // null stays KEDA's initial -1
+        assert_eq!(value(STRICT, &one("null")).unwrap(), -1.0);
+        for special in ["NaN", "+Inf", "-Inf"] {
+            let body = one(&format!("{special:?}"));
+            assert_eq!(value(BASE, &body).unwrap(), 0.0, "{special}");
+            let error = value(STRICT, &body).unwrap_err();
+            assert_eq!(error.message, format!("prometheus query returns {special}"));
+        }
+        assert_eq!(
+            value(BASE, &one(r#""abc""#)).unwrap_err().message,
+            r#"strconv.ParseFloat: parsing "abc": invalid syntax"#
+        );
+        assert_eq!(
+            value(BASE, &one(r#""1e400""#)).unwrap_err().message,
+            r#"strconv.ParseFloat: parsing "1e400": value out of range"#
+        );
+        assert_eq!(
+            value(BASE, &one("7")).unwrap_err().category,
+            scaler_core::ErrorCategory::Query
+        );
+        assert_eq!(value(BASE, &vector("")).unwrap(), 0.0);
+        assert_eq!(
+            value(STRICT, &vector("")).unwrap_err().message,
+            "prometheus metrics 'prometheus' target may be lost, the result is empty"
+        );
+        let two = vector(r#"{"value":[1,"1"]},{"value":[1,"2"]}"#);
+        assert_eq!(
+            value(BASE, &two).unwrap_err().message,
+            "prometheus query up returned multiple elements"
+        );
+        assert_eq!(value(BASE, &vector(r#"{"value":[]}"#)).unwrap(), 0.0);
+        assert_eq!(
+            value(STRICT, &vector(r#"{"value":[]}"#))
+                .unwrap_err()
+                .message,
+            "prometheus metrics 'prometheus' target may be lost, the value list is empty"
+        );
+        assert_eq!(
+            value(BASE, &vector(r#"{"value":[1]}"#))
+                .unwrap_err()
+                .message,
+            "prometheus query up didn't return enough values"
+        );
+        // a matrix has `values`, so `value` is empty
+        let matrix =
+            r#"{"data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"5"]]}]}}"#;
+        assert_eq!(value(BASE, matrix).unwrap(), 0.0);
+        assert!(value(STRICT, matrix).is_err());
+        // a scalar's result is [time, "value"]: it does not decode
+        let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
+        let error = value(BASE, scalar).unwrap_err();
+        assert_eq!(error.category, scaler_core::ErrorCategory::Query);
+        assert!(
+            error.message.starts_with("json: cannot unmarshal number"),
+            "{error}"
+        );
+        // Go's lenient decoding: missing data is an empty result; keys match in any case
+        assert_eq!(value(BASE, r#"{"status":"error"}"#).unwrap(), 0.0);
+        assert_eq!(value(BASE, "null").unwrap(), 0.0);
+        assert_eq!(
+            value(BASE, r#"{"DATA":{"Result":[{"VALUE":[1,"8"]}]}}"#).unwrap(),
+            8.0
+        );
+        assert!(value(BASE, "not json").is_err());
+        assert!(value(BASE, r#"{"status":1}"#).is_err());
+        assert!(
+            value(
+                BASE,
+                r#"{"data":{"result":[{"metric":"x","value":[1,"1"]}]}}"#
+            )
+            .is_err()
+        );
+    }
+
     #[tokio::test]
-    async fn sampling_is_not_supported_yet() {
-        let scaler =
-            PrometheusScaler::build(&config(BASE, &[], 0), &ScalerContext::default()).unwrap();
+    async fn cloud_authentication_is_unsupported() {
         let name = MetricName::from_raw("s0-prometheus");
-        let error = scaler
+        let mut cfg = config(BASE, &[], 0);
+        cfg.pod_identity = Some(PodIdentity::new("azure-workload"));
+        let s = PrometheusScaler::new(&cfg, &ScalerContext::default()).unwrap();
+        let request = SampleRequest {
+            metric: &name,
+            now: chrono::Utc::now(),
+        };
+        let error = s.sample(request).await.unwrap_err();
+        assert_eq!(error.category, ErrorCategory::Unsupported);
+        let aws = scaler(
+            with_base!("awsRegion" => "eu-west-1"),
+            &[("awsAccessKeyID", "a"), ("awsSecretAccessKey", "b")],
+        );
+        assert!(aws.cloud_auth.is_some());
+        assert!(
+            scaler(with_base!("awsRegion" => "eu-west-1"), &[])
+                .cloud_auth
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn go_query_escape() {
+        assert_eq!(query_escape("a b+c&d=é*~"), "a+b%2Bc%26d%3D%C3%A9%2A~");
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let address = format!("http://127.0.0.1:{port}");
+        let mut cfg = config(BASE, &[], 0);
+        cfg.params
+            .metadata
+            .insert("serverAddress".into(), address.clone());
+        let s = PrometheusScaler::new(&cfg, &ScalerContext::default()).unwrap();
+        let name = MetricName::from_raw("s0-prometheus");
+        let error = s
             .sample(SampleRequest {
                 metric: &name,
                 now: chrono::Utc::now(),
             })
             .await
             .unwrap_err();
-        assert_eq!(error.category, scaler_core::ErrorCategory::Unsupported);
+        assert_eq!(
+            error.category,
+            scaler_core::ErrorCategory::Connect,
+            "{error}"
+        );
+        assert!(
+            error
+                .message
+                .starts_with(&format!("Get \"{address}/api/v1/query?query=up&time=")),
+            "{error}"
+        );
     }
 
     mod fixtures {
