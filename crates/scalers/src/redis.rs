@@ -32,6 +32,18 @@
 //!
 //! The metric is `s<index>-redis-<listName>`.
 //!
+//! # Sampling
+//!
+//! One `EVAL` of a short Lua script reads the key's type and length in a single round trip (in
+//! a cluster it goes to the master serving the key). The connection is shared by every trigger
+//! that names the same server, database, credentials and TLS settings (`redis_client`), never
+//! one per ScaledObject or per poll; a lost connection is reopened by the next sample, and a
+//! `redis-sentinel` trigger asks the Sentinels for the master again after a failover.
+//! Failures are categorised: server unreachable or credentials refused → `connect` (the message
+//! says when authentication failed), no answer within the sample timeout → `timeout`, a key of
+//! another type ("unsupported key type") → `query`. An encrypted client key (`keyPassword`) is
+//! not supported yet: give the key unencrypted.
+//!
 //! # Example
 //!
 //! ```yaml

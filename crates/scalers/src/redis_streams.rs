@@ -37,6 +37,16 @@
 //!
 //! The metric is `s<index>-redis-streams-<stream>`.
 //!
+//! # Sampling
+//!
+//! As KEDA: `XLEN` in stream-length mode (0 for a missing stream); the count of `XPENDING` in
+//! pending-entries mode (a missing stream or group is an error, `NOGROUP`); in lag mode `INFO
+//! server` (from the stream's master in a cluster) must report `redis_version` 7 or later, then
+//! the group's `lag` from `XINFO GROUPS` (-1 when Redis cannot compute it after deletions, as
+//! KEDA's client reports it), 0 when the stream does not exist, the stream's `XLEN` when the
+//! group does not exist yet. Connections are shared as for the `redis` trigger (see there),
+//! with the same error categories.
+//!
 //! # Example
 //!
 //! ```yaml
