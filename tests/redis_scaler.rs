@@ -327,6 +327,11 @@ async fn a_server_going_away_is_a_connect_error_and_its_return_recovers() {
     let jobs = list(&context, &server.address(), "jobs", &[]);
     assert_eq!(value_of(sample(&jobs).await).0, 2.0);
 
+    // The server closes the idle connection: the next sample reconnects without failing.
+    server.cli(&["CLIENT", "KILL", "TYPE", "normal"]).await;
+    assert_eq!(value_of(sample(&jobs).await).0, 2.0);
+    assert_eq!(context.redis().connections_opened(), 2);
+
     server.kill();
     for _ in 0..2 {
         let error = error_of(sample(&jobs).await);

@@ -276,27 +276,36 @@ impl RedisClients {
             .await
     }
 
-    /// Runs `cmd` on the shared connection and converts the answer. A failure that means the
-    /// connection is gone drops it, so the next call reconnects.
+    /// Runs `cmd` (a read) on the shared connection and converts the answer. A failure that
+    /// means the connection is gone drops it and the command is tried once more on a fresh
+    /// connection, as go-redis retries network errors in KEDA: a connection the server closed
+    /// while idle, or a master demoted by a failover, costs no failed sample. If the server is
+    /// really gone, that second attempt fails to connect and says so.
     pub async fn run<T: FromRedisValue>(
         &self,
         settings: &ConnectionSettings,
         cmd: &Cmd,
         routing: Routing<'_>,
     ) -> Result<T, CommandError> {
-        let mut connection = self
-            .connection(settings)
-            .await
-            .map_err(CommandError::Connect)?;
-        let result = connection.run(cmd, routing).await;
-        match result {
-            Ok(value) => redis::from_redis_value(value)
-                .map_err(|error| CommandError::Command(RedisError::from(error))),
-            Err(error) => {
-                if breaks_connection(&error) {
-                    self.connections.invalidate(settings);
+        let mut retried = false;
+        loop {
+            let mut connection = self
+                .connection(settings)
+                .await
+                .map_err(CommandError::Connect)?;
+            match connection.run(cmd, routing).await {
+                Ok(value) => {
+                    return redis::from_redis_value(value)
+                        .map_err(|error| CommandError::Command(RedisError::from(error)));
                 }
-                Err(CommandError::Command(error))
+                Err(error) if breaks_connection(&error) => {
+                    self.connections.invalidate(settings);
+                    if retried {
+                        return Err(CommandError::Command(error));
+                    }
+                    retried = true;
+                }
+                Err(error) => return Err(CommandError::Command(error)),
             }
         }
     }
