@@ -78,6 +78,10 @@ async fn ask(
     sample_at(&build(context, &metadata, auth), now).await
 }
 
+fn sample(value: f64, active: bool) -> Sample {
+    Sample { value, active }
+}
+
 fn borrowed<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
     pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -153,34 +157,16 @@ async fn values_and_result_rules_from_a_real_prometheus() {
 
     // One series, and a sum over several.
     let orders = q("queue_depth{queue=\"orders\"}", &[]).await.unwrap();
-    assert_eq!(
-        orders,
-        Sample {
-            value: 42.0,
-            active: true
-        }
-    );
+    assert_eq!(orders, sample(42.0, true));
     assert_eq!(value(q("sum(queue_depth)", &[]).await), 50.5);
     assert_eq!(value(q("one_series", &[]).await), 42.0);
     assert_eq!(value(q("queue_depth{queue=\"audit\"}", &[]).await), 0.5);
 
     // Activation: strictly greater than activationThreshold.
     let at_threshold = q("one_series", &[("activationThreshold", "42")]).await;
-    assert_eq!(
-        at_threshold.unwrap(),
-        Sample {
-            value: 42.0,
-            active: false
-        }
-    );
+    assert_eq!(at_threshold.unwrap(), sample(42.0, false));
     let above = q("one_series", &[("activationThreshold", "41.99")]).await;
-    assert_eq!(
-        above.unwrap(),
-        Sample {
-            value: 42.0,
-            active: true
-        }
-    );
+    assert_eq!(above.unwrap(), sample(42.0, true));
     let small = q("queue_depth{queue=\"audit\"}", &[]).await.unwrap();
     assert!(small.active, "0.5 > the default activationThreshold 0");
 
@@ -188,13 +174,7 @@ async fn values_and_result_rules_from_a_real_prometheus() {
     // identical queries share an answer for a moment whatever their time, as in one poll.)
     let fresh = ScalerContext::default();
     let later = ask(&fresh, &url, "one_series", &[], &[], after(time, 3600)).await;
-    assert_eq!(
-        later.unwrap(),
-        Sample {
-            value: 0.0,
-            active: false
-        }
-    );
+    assert_eq!(later.unwrap(), sample(0.0, false));
 
     // An empty result: 0 with ignoreNullValues (the default), else an error.
     assert_eq!(value(q("queue_depth{queue=\"nope\"}", &[]).await), 0.0);
@@ -467,7 +447,6 @@ async fn basic_auth_and_mutual_tls() {
     )
     .await;
     error(still, ErrorCategory::Connect);
-    drop(prometheus);
 }
 
 #[tokio::test]
@@ -627,13 +606,7 @@ async fn scraped_values_and_a_server_that_goes_away() {
         &[],
     );
     let first = sample_at(&scaler, Utc::now()).await.unwrap();
-    assert_eq!(
-        first,
-        Sample {
-            value: 5.0,
-            active: false
-        }
-    );
+    assert_eq!(first, sample(5.0, false));
 
     endpoint.set("# TYPE queue_depth gauge\nqueue_depth 7\n");
     let seen = wait_for(
