@@ -71,6 +71,21 @@ fn cargo_build(profile: &Path) -> Result<PathBuf> {
         ])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
+    // Cargo sets these for the test process; inherited, they change build-script inputs (ring
+    // watches CARGO_MANIFEST_DIR) and make the nested build and `cargo test` rebuild each other.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == "CARGO_MANIFEST_DIR"
+            || name == "CARGO_MANIFEST_PATH"
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_TARGET_TMPDIR"
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
     // The same target directory and profile as the test executable, unless the environment
     // already names the target directory (CARGO_TARGET_DIR is inherited by the child).
     let target_dir = profile
