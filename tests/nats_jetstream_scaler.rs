@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
-use scaler_core::TriggerParams;
 use scaler_core::registry::ScalerKind;
 use scaler_core::registry::TriggerConfig;
 use scaler_core::{ErrorCategory, MetricName, Sample, SampleRequest, Scaler, ScalerError};
@@ -25,7 +24,7 @@ use windlass_tests::{Manifests, object};
 const STREAM: &str = "ORDERS";
 const WAIT: Duration = Duration::from_secs(15);
 
-type Pairs<'a> = &'a [(&'a str, &'a str)];
+use windlass_tests::scalers::Pairs;
 type OwnedPairs = Vec<(&'static str, String)>;
 
 /// A context without query sharing, so consecutive samples really ask the server.
@@ -37,24 +36,12 @@ fn context() -> ScalerContext {
 }
 
 fn trigger(metadata: Pairs<'_>, auth: Pairs<'_>) -> TriggerConfig {
-    let mut params = TriggerParams::from_metadata(metadata.iter().copied());
-    params.auth_params = auth
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    TriggerConfig {
-        index: 0,
-        trigger_type: "nats-jetstream".into(),
-        params,
-        ..TriggerConfig::default()
-    }
+    windlass_tests::scalers::trigger("nats-jetstream", metadata, auth)
 }
 
 /// A scaler as the operator builds it: through the registry, with its decorators.
 fn build(context: &ScalerContext, metadata: Pairs<'_>, auth: Pairs<'_>) -> Arc<dyn Scaler> {
-    scalers::builtin_registry()
-        .build(&trigger(metadata, auth), context)
-        .unwrap_or_else(|e| panic!("build: {e}"))
+    windlass_tests::scalers::build(context, "nats-jetstream", metadata, auth)
 }
 
 fn monitoring(

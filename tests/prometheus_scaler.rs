@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use scaler_core::params::TriggerParams;
-use scaler_core::registry::TriggerConfig;
 use scaler_core::{ErrorCategory, MetricName, Sample, SampleRequest, Scaler, ScalerError};
 use scalers::{ScalerContext, Settings};
 use windlass_tests::servers::prometheus::{
@@ -26,28 +24,12 @@ use windlass_tests::servers::prometheus::{
 use windlass_tests::servers::{TestPki, wait_for};
 use windlass_tests::{Manifests, object};
 
-type Pairs<'a> = &'a [(&'a str, &'a str)];
+use windlass_tests::scalers::Pairs;
 
 /// A prometheus trigger (index 0) with `metadata` and TriggerAuthentication `auth` parameters.
-fn trigger(metadata: Pairs<'_>, auth: Pairs<'_>) -> TriggerConfig {
-    let mut params = TriggerParams::from_metadata(metadata.iter().copied());
-    params.auth_params = auth
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    TriggerConfig {
-        index: 0,
-        trigger_type: "prometheus".into(),
-        params,
-        ..TriggerConfig::default()
-    }
-}
-
 /// Builds the trigger the way the engine does: registry and decorators.
 fn build(context: &ScalerContext, metadata: Pairs<'_>, auth: Pairs<'_>) -> Arc<dyn Scaler> {
-    scalers::builtin_registry()
-        .build(&trigger(metadata, auth), context)
-        .unwrap_or_else(|e| panic!("building {metadata:?}: {e}"))
+    windlass_tests::scalers::build(context, "prometheus", metadata, auth)
 }
 
 async fn sample_at(scaler: &Arc<dyn Scaler>, now: DateTime<Utc>) -> Result<Sample, ScalerError> {

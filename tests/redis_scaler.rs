@@ -4,33 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use scaler_core::registry::TriggerConfig;
-use scaler_core::{ErrorCategory, Sample, SampleRequest, Scaler, ScalerError, TriggerParams};
+use scaler_core::{ErrorCategory, Sample, Scaler, ScalerError};
 use scalers::{ScalerContext, Settings};
 use windlass_tests::servers::redis::{RedisCluster, RedisOptions, RedisSentinel, RedisServer};
 use windlass_tests::servers::{TestPki, wait_for};
 use windlass_tests::{Manifests, object};
 
-type Pairs<'a> = &'a [(&'a str, &'a str)];
+use windlass_tests::scalers::Pairs;
 
 /// A context whose identical queries are never reused, so every sample reaches the server.
 fn context() -> ScalerContext {
-    ScalerContext::new(Settings {
-        shared_query_window: Duration::ZERO,
-        ..Settings::default()
-    })
-}
-
-fn map(pairs: Pairs<'_>) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    windlass_tests::scalers::unshared_context()
 }
 
 fn build(
@@ -39,33 +27,11 @@ fn build(
     metadata: Pairs<'_>,
     auth: Pairs<'_>,
 ) -> Arc<dyn Scaler> {
-    let config = TriggerConfig {
-        trigger_type: trigger_type.to_owned(),
-        params: TriggerParams {
-            metadata: map(metadata),
-            auth_params: map(auth),
-            resolved_env: BTreeMap::new(),
-        },
-        ..TriggerConfig::default()
-    };
-    scalers::builtin_registry()
-        .build(&config, context)
-        .unwrap_or_else(|e| panic!("{trigger_type} {metadata:?}: {e}"))
+    windlass_tests::scalers::build(context, trigger_type, metadata, auth)
 }
 
 async fn sample(scaler: &Arc<dyn Scaler>) -> Result<Sample, ScalerError> {
-    let specs = scaler.metric_specs();
-    let metric = specs[0]
-        .external()
-        .expect("an external metric")
-        .name
-        .clone();
-    scaler
-        .sample(SampleRequest {
-            metric: &metric,
-            now: Utc::now(),
-        })
-        .await
+    windlass_tests::scalers::sample_first(scaler).await
 }
 
 #[track_caller]
