@@ -10,6 +10,7 @@ use std::time::Duration;
 use scaler_core::{Sample, ScalerError};
 
 use crate::http::HttpClients;
+use crate::kafka_client::KafkaClients;
 use crate::nats_client::NatsClients;
 use crate::redis_client::RedisClients;
 use crate::single_flight::SingleFlight;
@@ -58,6 +59,8 @@ pub struct Shared {
     pub nats: NatsClients,
     /// Answers of identical queries in flight or just finished.
     pub queries: SingleFlight<Result<Sample, ScalerError>>,
+    /// Kafka clients by brokers and credentials, and group readers by group.
+    pub kafka: KafkaClients,
 }
 
 /// A handle on what scalers share.
@@ -101,6 +104,10 @@ impl ScalerContext {
 
     pub fn queries(&self) -> &SingleFlight<Result<Sample, ScalerError>> {
         &self.shared.queries
+    }
+
+    pub fn kafka(&self) -> &KafkaClients {
+        &self.shared.kafka
     }
 }
 

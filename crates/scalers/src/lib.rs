@@ -13,6 +13,7 @@ pub mod external;
 pub mod http;
 pub mod kafka;
 pub mod kafka_auth;
+pub mod kafka_client;
 pub mod nats_client;
 pub mod nats_jetstream;
 pub mod prometheus;

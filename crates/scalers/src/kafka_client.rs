@@ -1,0 +1,682 @@
+//! Kafka clients shared by every `kafka` and `apache-kafka` trigger, through librdkafka
+//! (`rdkafka`).
+//!
+//! # Why this shape
+//!
+//! KEDA builds a Sarama client (plus a cluster admin) per ScaledObject trigger, and each keeps the
+//! metadata of the whole cluster; at 3,000 ScaledObjects its operator reached about 35 GiB. Here:
+//!
+//! - **One cluster client per brokers and credentials** ([`KafkaConnection`]), shared by every
+//!   trigger on that cluster. It is a librdkafka consumer *without* a `group.id`, used only for
+//!   metadata and latest offsets. Metadata is asked for **the topics in use only** (one request
+//!   per topic, never cached by us; librdkafka keeps just the topics it was asked about). The
+//!   exception is a trigger that names no topic: KEDA's rule then needs the topic list of the
+//!   cluster, which is fetched for that poll and dropped.
+//! - **Latest offsets in one batch**: `offsets_for_times` with timestamp −1 (`Offset::End`) is a
+//!   ListOffsets request per partition-leader broker for all the partitions of a poll, as KEDA
+//!   does. The cluster client reads with `isolation.level=read_uncommitted`, so the answer is the
+//!   high-water mark (Sarama's "newest offset"), not the last stable offset.
+//! - **Committed offsets in one OffsetFetch per group**. `rdkafka` 0.39 has no admin
+//!   ListConsumerGroupOffsets (librdkafka does, but only through `unsafe` FFI, which this workspace
+//!   forbids), and a consumer reads committed offsets for its own `group.id` only. So each group
+//!   gets one small consumer with that `group.id` that **never subscribes** (so it never joins the
+//!   group, takes no partitions and commits nothing), created on first use and shared by every
+//!   trigger reading that group on that cluster. Its cost is librdkafka's threads (about one per
+//!   broker plus two); that is the price of staying in safe `rdkafka`, and it is per group, not per
+//!   ScaledObject.
+//! - Clients are never rebuilt: librdkafka reconnects by itself, and dropping a client whose
+//!   brokers are gone can block, which must not happen on an async worker.
+//! - Calls are blocking in librdkafka; each runs on tokio's blocking pool with a timeout (the
+//!   process-wide sample timeout), so a dead cluster costs a bounded wait and a categorised error.
+//!
+//! Security settings map to librdkafka as follows: `tls: enable` → `security.protocol` `ssl` or
+//! `sasl_ssl`; `ca`, `cert`, `key`, `keyPassword` → `ssl.ca.pem`, `ssl.certificate.pem`,
+//! `ssl.key.pem`, `ssl.key.password`; `unsafeSsl` → `enable.ssl.certificate.verification=false`
+//! and no host-name check; `sasl: plaintext` → `PLAIN`, `scram_sha256`/`scram_sha512` →
+//! `SCRAM-SHA-256`/`SCRAM-SHA-512` with `sasl.username`/`sasl.password`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{Offset, TopicPartitionList};
+use scaler_core::{ErrorCategory, ScalerError};
+use thiserror::Error;
+
+use crate::connections::SharedConnections;
+
+/// Partition ids by topic.
+pub type TopicPartitions = BTreeMap<String, Vec<i32>>;
+
+/// Offsets by topic and partition.
+pub type PartitionOffsets = BTreeMap<(String, i32), i64>;
+
+/// TLS settings of a Kafka connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsSettings {
+    /// CA certificates (PEM); none means the system's roots.
+    pub ca: Option<String>,
+    /// Client certificate and key (PEM), with the key's password.
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub key_password: Option<String>,
+    /// Skip certificate and host-name verification (`unsafeSsl`).
+    pub skip_verify: bool,
+}
+
+/// SASL mechanisms librdkafka is built with here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SaslSettings {
+    #[default]
+    None,
+    Plain {
+        username: String,
+        password: String,
+    },
+    ScramSha256 {
+        username: String,
+        password: String,
+    },
+    ScramSha512 {
+        username: String,
+        password: String,
+    },
+}
+
+/// Brokers and credentials: the key of one shared cluster client.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct KafkaConnection {
+    bootstrap_servers: String,
+    /// librdkafka properties for security, sorted.
+    properties: BTreeMap<String, String>,
+}
+
+/// Properties whose values are secrets: hidden from [`KafkaConnection::identity`].
+const SECRET_PROPERTIES: &[&str] = &["sasl.password", "ssl.key.pem", "ssl.key.password"];
+
+impl KafkaConnection {
+    pub fn new(
+        bootstrap_servers: &[String],
+        tls: Option<&TlsSettings>,
+        sasl: &SaslSettings,
+    ) -> Self {
+        let mut properties = BTreeMap::new();
+        let mut set = |key: &str, value: &str| {
+            properties.insert(key.to_owned(), value.to_owned());
+        };
+        let credentials = match sasl {
+            SaslSettings::None => None,
+            SaslSettings::Plain { username, password } => Some(("PLAIN", username, password)),
+            SaslSettings::ScramSha256 { username, password } => {
+                Some(("SCRAM-SHA-256", username, password))
+            }
+            SaslSettings::ScramSha512 { username, password } => {
+                Some(("SCRAM-SHA-512", username, password))
+            }
+        };
+        let protocol = match (tls.is_some(), credentials.is_some()) {
+            (false, false) => "plaintext",
+            (true, false) => "ssl",
+            (false, true) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        set("security.protocol", protocol);
+        if let Some((mechanism, username, password)) = credentials {
+            set("sasl.mechanism", mechanism);
+            set("sasl.username", username);
+            set("sasl.password", password);
+        }
+        if let Some(tls) = tls {
+            if let Some(ca) = &tls.ca {
+                set("ssl.ca.pem", ca);
+            }
+            if let Some(cert) = &tls.cert {
+                set("ssl.certificate.pem", cert);
+            }
+            if let Some(key) = &tls.key {
+                set("ssl.key.pem", key);
+            }
+            if let Some(password) = &tls.key_password {
+                set("ssl.key.password", password);
+            }
+            if tls.skip_verify {
+                set("enable.ssl.certificate.verification", "false");
+                set("ssl.endpoint.identification.algorithm", "none");
+            }
+        }
+        Self {
+            bootstrap_servers: bootstrap_servers
+                .iter()
+                .map(|server| server.trim())
+                .collect::<Vec<_>>()
+                .join(","),
+            properties,
+        }
+    }
+
+    /// A stable text naming these settings, secrets replaced by a hash of them: used in query
+    /// keys, messages and `Debug`.
+    pub fn identity(&self) -> String {
+        let mut secrets = DefaultHasher::new();
+        let mut shown = Vec::new();
+        for (key, value) in &self.properties {
+            if SECRET_PROPERTIES.contains(&key.as_str()) {
+                (key, value).hash(&mut secrets);
+            } else if key.ends_with(".pem") {
+                // Certificates are not secret but long: a hash tells them apart.
+                (key, value).hash(&mut secrets);
+                shown.push(format!("{key}=<pem>"));
+            } else {
+                shown.push(format!("{key}={value}"));
+            }
+        }
+        format!(
+            "kafka://{} {} #{:016x}",
+            self.bootstrap_servers,
+            shown.join(" "),
+            secrets.finish()
+        )
+    }
+
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+
+    fn config(&self, timeout: Duration) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("client.id", "windlass")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("allow.auto.create.topics", "false")
+            .set("isolation.level", "read_uncommitted")
+            .set("socket.timeout.ms", timeout.as_millis().max(10).to_string())
+            .set("log_level", "3");
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+impl fmt::Debug for KafkaConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.identity())
+    }
+}
+
+/// A Kafka request that failed, naming what was asked of which cluster.
+#[derive(Debug, Error)]
+pub enum KafkaClientError {
+    #[error("creating a Kafka client for {servers}: {source}")]
+    Create {
+        servers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("{operation} on {servers}: {source}")]
+    Request {
+        operation: &'static str,
+        servers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("{operation} on {servers}: {what}: {code}")]
+    Item {
+        operation: &'static str,
+        servers: String,
+        what: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("{operation} on {servers}: the request worker stopped")]
+    Worker {
+        operation: &'static str,
+        servers: String,
+    },
+}
+
+fn category_of(code: Option<RDKafkaErrorCode>) -> ErrorCategory {
+    use RDKafkaErrorCode as C;
+    match code {
+        Some(C::OperationTimedOut | C::RequestTimedOut | C::TimedOutQueue) => {
+            ErrorCategory::Timeout
+        }
+        Some(
+            C::AllBrokersDown
+            | C::BrokerTransportFailure
+            | C::BrokerNotAvailable
+            | C::NetworkException
+            | C::Resolve
+            | C::SSL
+            | C::Authentication
+            | C::SaslAuthenticationFailed
+            | C::CoordinatorNotAvailable
+            | C::CoordinatorLoadInProgress
+            | C::NotCoordinator,
+        ) => ErrorCategory::Connect,
+        _ => ErrorCategory::Query,
+    }
+}
+
+impl KafkaClientError {
+    /// The category the policy acts on.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Self::Create { .. } | Self::Worker { .. } => ErrorCategory::Connect,
+            Self::Request { source, .. } => category_of(source.rdkafka_error_code()),
+            Self::Item { code, .. } => category_of(Some(*code)),
+        }
+    }
+
+    /// The error with its category, for the `sample` boundary.
+    pub fn into_scaler_error(self, context: &str) -> ScalerError {
+        ScalerError::new(self.category(), format!("{context}: {self}"))
+    }
+
+    /// Whether the error is "this topic does not exist".
+    pub fn is_unknown_topic(&self) -> bool {
+        matches!(
+            self,
+            Self::Item {
+                code: RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                ..
+            }
+        )
+    }
+}
+
+type Client = Arc<BaseConsumer<DefaultConsumerContext>>;
+
+/// The shared Kafka clients: one per cluster and credentials, and one per consumer group read.
+#[derive(Default)]
+pub struct KafkaClients {
+    clusters: SharedConnections<KafkaConnection, Client>,
+    groups: SharedConnections<(KafkaConnection, String), Client>,
+}
+
+impl fmt::Debug for KafkaClients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaClients")
+            .field("clusters", &self.clusters.len())
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+/// What the cluster says about a group (DescribeGroups).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub members: usize,
+    pub state: String,
+}
+
+/// Runs a blocking librdkafka call on the blocking pool.
+async fn blocking<T, F>(
+    operation: &'static str,
+    connection: &KafkaConnection,
+    call: F,
+) -> Result<T, KafkaClientError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, KafkaClientError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|_| {
+        Err(KafkaClientError::Worker {
+            operation,
+            servers: connection.bootstrap_servers.clone(),
+        })
+    })
+}
+
+impl KafkaClients {
+    /// How many cluster clients and group readers exist (for tests and diagnostics).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.clusters.len(), self.groups.len())
+    }
+
+    async fn cluster(
+        &self,
+        connection: &KafkaConnection,
+        timeout: Duration,
+    ) -> Result<Client, KafkaClientError> {
+        self.clusters
+            .get_or_connect(connection, || async {
+                let consumer: BaseConsumer =
+                    connection.config(timeout).create().map_err(|source| {
+                        KafkaClientError::Create {
+                            servers: connection.bootstrap_servers.clone(),
+                            source,
+                        }
+                    })?;
+                Ok(Arc::new(consumer))
+            })
+            .await
+    }
+
+    async fn group(
+        &self,
+        connection: &KafkaConnection,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<Client, KafkaClientError> {
+        let key = (connection.clone(), group.to_owned());
+        self.groups
+            .get_or_connect(&key, || async {
+                let mut config = connection.config(timeout);
+                config.set("group.id", group);
+                let consumer: BaseConsumer =
+                    config.create().map_err(|source| KafkaClientError::Create {
+                        servers: connection.bootstrap_servers.clone(),
+                        source,
+                    })?;
+                Ok(Arc::new(consumer))
+            })
+            .await
+    }
+
+    /// Partition ids of `topics` (one metadata request per topic), or of every topic in the
+    /// cluster when `topics` is `None`. A topic that the cluster reports with an error fails the
+    /// call with [`KafkaClientError::Item`].
+    pub async fn partitions(
+        &self,
+        connection: &KafkaConnection,
+        topics: Option<&[String]>,
+        timeout: Duration,
+    ) -> Result<TopicPartitions, KafkaClientError> {
+        const OPERATION: &str = "describing topics";
+        let client = self.cluster(connection, timeout).await?;
+        let servers = connection.bootstrap_servers.clone();
+        let topics: Option<Vec<String>> = topics.map(<[String]>::to_vec);
+        blocking(OPERATION, connection, move || {
+            drain(&client);
+            let request = |topic: Option<&str>| {
+                client
+                    .fetch_metadata(topic, timeout)
+                    .map_err(|source| KafkaClientError::Request {
+                        operation: OPERATION,
+                        servers: servers.clone(),
+                        source,
+                    })
+            };
+            let mut answers = Vec::new();
+            match &topics {
+                Some(topics) => {
+                    for topic in topics {
+                        answers.push(request(Some(topic))?);
+                    }
+                }
+                None => answers.push(request(None)?),
+            }
+            let mut result = TopicPartitions::new();
+            for metadata in &answers {
+                for topic in metadata.topics() {
+                    if let Some(error) = topic.error() {
+                        return Err(KafkaClientError::Item {
+                            operation: OPERATION,
+                            servers: servers.clone(),
+                            what: format!("topic `{}`", topic.name()),
+                            code: error.into(),
+                        });
+                    }
+                    let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+                    ids.sort_unstable();
+                    result.insert(topic.name().to_owned(), ids);
+                }
+            }
+            Ok(result)
+        })
+        .await
+    }
+
+    /// The committed offsets of `group` for `partitions`, in one OffsetFetch request. A partition
+    /// without a committed offset is −1 (KEDA's `invalidOffset`).
+    pub async fn committed_offsets(
+        &self,
+        connection: &KafkaConnection,
+        group: &str,
+        partitions: &TopicPartitions,
+        timeout: Duration,
+    ) -> Result<PartitionOffsets, KafkaClientError> {
+        const OPERATION: &str = "listing consumer group offsets";
+        let client = self.group(connection, group, timeout).await?;
+        let servers = connection.bootstrap_servers.clone();
+        let list = partition_list(partitions);
+        let group = group.to_owned();
+        blocking(OPERATION, connection, move || {
+            drain(&client);
+            let answer = client.committed_offsets(list, timeout).map_err(|source| {
+                KafkaClientError::Request {
+                    operation: OPERATION,
+                    servers: servers.clone(),
+                    source,
+                }
+            })?;
+            let mut offsets = PartitionOffsets::new();
+            for element in answer.elements() {
+                if let Err(error) = element.error() {
+                    return Err(KafkaClientError::Item {
+                        operation: OPERATION,
+                        servers: servers.clone(),
+                        what: format!(
+                            "group `{group}`, topic `{}` partition {}",
+                            element.topic(),
+                            element.partition()
+                        ),
+                        code: error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+                    });
+                }
+                let offset = match element.offset() {
+                    Offset::Offset(offset) => offset,
+                    _ => -1,
+                };
+                offsets.insert((element.topic().to_owned(), element.partition()), offset);
+            }
+            Ok(offsets)
+        })
+        .await
+    }
+
+    /// The latest (high-water) offsets of `partitions`: one ListOffsets request per leader broker.
+    /// Partitions the cluster gave no offset for are left out, as KEDA leaves out partitions
+    /// missing from the answer.
+    pub async fn latest_offsets(
+        &self,
+        connection: &KafkaConnection,
+        partitions: &TopicPartitions,
+        timeout: Duration,
+    ) -> Result<PartitionOffsets, KafkaClientError> {
+        const OPERATION: &str = "listing latest offsets";
+        if partitions.values().all(Vec::is_empty) {
+            return Ok(PartitionOffsets::new());
+        }
+        let client = self.cluster(connection, timeout).await?;
+        let servers = connection.bootstrap_servers.clone();
+        let mut list = TopicPartitionList::new();
+        for (topic, ids) in partitions {
+            for id in ids {
+                // Timestamp −1 asks ListOffsets for the latest offset.
+                list.add_partition_offset(topic, *id, Offset::End)
+                    .map_err(|source| KafkaClientError::Request {
+                        operation: OPERATION,
+                        servers: servers.clone(),
+                        source,
+                    })?;
+            }
+        }
+        blocking(OPERATION, connection, move || {
+            drain(&client);
+            let answer = client.offsets_for_times(list, timeout).map_err(|source| {
+                KafkaClientError::Request {
+                    operation: OPERATION,
+                    servers: servers.clone(),
+                    source,
+                }
+            })?;
+            let mut offsets = PartitionOffsets::new();
+            for element in answer.elements() {
+                if let Err(error) = element.error() {
+                    return Err(KafkaClientError::Item {
+                        operation: OPERATION,
+                        servers: servers.clone(),
+                        what: format!(
+                            "topic `{}` partition {}",
+                            element.topic(),
+                            element.partition()
+                        ),
+                        code: error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+                    });
+                }
+                if let Offset::Offset(offset) = element.offset() {
+                    offsets.insert((element.topic().to_owned(), element.partition()), offset);
+                }
+            }
+            Ok(offsets)
+        })
+        .await
+    }
+
+    /// Members and state of `group` (DescribeGroups through librdkafka's group list).
+    pub async fn describe_group(
+        &self,
+        connection: &KafkaConnection,
+        group: &str,
+        timeout: Duration,
+    ) -> Result<GroupDescription, KafkaClientError> {
+        const OPERATION: &str = "describing group";
+        let client = self.cluster(connection, timeout).await?;
+        let servers = connection.bootstrap_servers.clone();
+        let group = group.to_owned();
+        blocking(OPERATION, connection, move || {
+            drain(&client);
+            let list = client
+                .fetch_group_list(Some(&group), timeout)
+                .map_err(|source| KafkaClientError::Request {
+                    operation: OPERATION,
+                    servers: servers.clone(),
+                    source,
+                })?;
+            Ok(list
+                .groups()
+                .iter()
+                .find(|info| info.name() == group)
+                .map(|info| GroupDescription {
+                    members: info.members().len(),
+                    state: info.state().to_owned(),
+                })
+                .unwrap_or(GroupDescription {
+                    members: 0,
+                    state: "Dead".to_owned(),
+                }))
+        })
+        .await
+    }
+}
+
+/// Serves the events librdkafka queued for `client` (broker errors, mostly). These clients are
+/// never polled for messages, so without this the queue would grow while brokers flap.
+fn drain(client: &BaseConsumer<DefaultConsumerContext>) {
+    for _ in 0..64 {
+        if client.poll(Duration::ZERO).is_none() {
+            break;
+        }
+    }
+}
+
+fn partition_list(partitions: &TopicPartitions) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    for (topic, ids) in partitions {
+        for id in ids {
+            list.add_partition(topic, *id);
+        }
+    }
+    list
+}
+
+/// Topics of `offsets` with at least one committed offset: what Kafka's OffsetFetch for all
+/// topics of a group answers.
+pub fn committed_topics(offsets: &PartitionOffsets) -> BTreeSet<String> {
+    offsets
+        .iter()
+        .filter(|(_, offset)| **offset >= 0)
+        .map(|((topic, _), _)| topic.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_maps_to_librdkafka_properties() {
+        let servers = vec!["a:9092".to_owned(), " b:9092".to_owned()];
+        let plain = KafkaConnection::new(&servers, None, &SaslSettings::None);
+        assert_eq!(plain.bootstrap_servers(), "a:9092,b:9092");
+        assert_eq!(plain.properties["security.protocol"], "plaintext");
+
+        let scram = KafkaConnection::new(
+            &servers,
+            Some(&TlsSettings {
+                ca: Some("CA".into()),
+                skip_verify: true,
+                ..TlsSettings::default()
+            }),
+            &SaslSettings::ScramSha512 {
+                username: "u".into(),
+                password: "hunter2".into(),
+            },
+        );
+        let p = &scram.properties;
+        assert_eq!(p["security.protocol"], "sasl_ssl");
+        assert_eq!(p["sasl.mechanism"], "SCRAM-SHA-512");
+        assert_eq!(p["sasl.username"], "u");
+        assert_eq!(p["ssl.ca.pem"], "CA");
+        assert_eq!(p["enable.ssl.certificate.verification"], "false");
+        assert!(
+            !scram.identity().contains("hunter2"),
+            "{}",
+            scram.identity()
+        );
+        assert!(!format!("{scram:?}").contains("hunter2"));
+
+        let mut other = scram.clone();
+        other
+            .properties
+            .insert("sasl.password".into(), "other".into());
+        assert_ne!(scram.identity(), other.identity());
+
+        let tls_only =
+            KafkaConnection::new(&servers, Some(&TlsSettings::default()), &SaslSettings::None);
+        assert_eq!(tls_only.properties["security.protocol"], "ssl");
+        let sasl_only = KafkaConnection::new(
+            &servers,
+            None,
+            &SaslSettings::Plain {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        );
+        assert_eq!(sasl_only.properties["security.protocol"], "sasl_plaintext");
+        assert_eq!(sasl_only.properties["sasl.mechanism"], "PLAIN");
+    }
+
+    #[test]
+    fn committed_topics_are_those_with_an_offset() {
+        let offsets: PartitionOffsets = [
+            (("a".to_owned(), 0), -1),
+            (("a".to_owned(), 1), 5),
+            (("b".to_owned(), 0), -1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            committed_topics(&offsets).into_iter().collect::<Vec<_>>(),
+            vec!["a".to_owned()]
+        );
+    }
+}
