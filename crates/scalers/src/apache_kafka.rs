@@ -36,6 +36,20 @@
 //! The metric is `s<index>-kafka-<topics joined by ",">`, or `s<index>-kafka-<consumerGroup>-topics`
 //! without topics.
 //!
+//! # Sampling
+//!
+//! As KEDA's kafka-go scaler: with `topic`, the partitions of the listed topics (a listed topic
+//! that does not exist is skipped, since KEDA filters the cluster's metadata), limited by
+//! `partitionLimitation`. Without `topic`, the group must have active members (DescribeGroups;
+//! otherwise the poll fails with "no active members in group …"), and then every topic of the
+//! cluster counts. Committed offsets come from one OffsetFetch (a partition missing from the
+//! answer counts as committed offset 0; an empty answer is an error) and latest offsets from
+//! ListOffsets; the lag, cap and activation arithmetic is [`crate::kafka`]'s.
+//!
+//! Differences from KEDA: `sasl: aws_msk_iam` returns an `unsupported` error when sampled (no MSK
+//! IAM signing yet). librdkafka's mock cluster does not implement DescribeGroups, so the
+//! no-topic path is exercised against real brokers only.
+//!
 //! # Example
 //!
 //! ```yaml
@@ -51,17 +65,23 @@
 //!     name: keda-trigger-auth-kafka-credential
 //! ```
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use scaler_core::metric::{ExternalMetric, MetricSpec};
+use scaler_core::metric::{ExternalMetric, MetricName, MetricSpec};
 use scaler_core::params::{ParamError, ParamReader, order};
 use scaler_core::registry::{ScalerKind, TriggerConfig};
 use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
-use crate::kafka::{OffsetResetPolicy, build_metric};
+use crate::kafka::{
+    LagError, LagRules, MissingCommitted, OffsetResetPolicy, PreviousOffsets, TotalLag,
+    build_metric, total_lag,
+};
 use crate::kafka_auth::{AwsAuthorization, Tls, TlsMaterial, read_aws_authorization, single_enum};
+use crate::kafka_client::{KafkaClientError, KafkaConnection, SaslSettings, TopicPartitions};
+use thiserror::Error;
 
 mod defaults {
     pub const LAG_THRESHOLD: &str = "10";
@@ -368,16 +388,162 @@ impl Metadata {
     }
 }
 
+/// Why an `apache-kafka` trigger could not be sampled.
+#[derive(Debug, Error)]
+enum ApacheKafkaError {
+    #[error("{0}")]
+    Client(#[from] KafkaClientError),
+    #[error("sasl `aws_msk_iam` is not supported by this build of Windlass")]
+    UnsupportedSasl,
+    #[error("no active members in group {group}, group-state is {state}")]
+    NoActiveMembers { group: String, state: String },
+    #[error("{0}")]
+    Lag(#[from] LagError),
+}
+
+impl ApacheKafkaError {
+    fn into_scaler_error(self, group: &str) -> ScalerError {
+        let context = format!("apache-kafka lag of group `{group}`");
+        match self {
+            Self::Client(error) => error.into_scaler_error(&context),
+            Self::UnsupportedSasl => ScalerError::new(
+                scaler_core::ErrorCategory::Unsupported,
+                format!("{context}: {self}"),
+            ),
+            other => ScalerError::query(format!("{context}: {other}")),
+        }
+    }
+}
+
 /// An `apache-kafka` trigger.
-#[derive(Debug)]
 pub struct ApacheKafkaScaler {
     metadata: Metadata,
     metric: ExternalMetric,
+    context: ScalerContext,
+    /// `None` for `aws_msk_iam`, which this build cannot speak.
+    connection: Option<KafkaConnection>,
+    previous: Mutex<PreviousOffsets>,
+}
+
+impl fmt::Debug for ApacheKafkaScaler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApacheKafkaScaler")
+            .field("connection", &self.connection)
+            .field("group", &self.metadata.consumer_group)
+            .field("topics", &self.metadata.topics)
+            .finish()
+    }
 }
 
 impl ApacheKafkaScaler {
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    fn rules(&self) -> LagRules {
+        let m = &self.metadata;
+        LagRules {
+            lag_threshold: m.lag_threshold,
+            offset_reset_policy: m.offset_reset_policy,
+            scale_to_zero_on_invalid_offset: m.scale_to_zero_on_invalid_offset,
+            exclude_persistent_lag: m.exclude_persistent_lag,
+            allow_idle_consumers: m.allow_idle_consumers,
+            limit_to_partitions_with_lag: m.limit_to_partitions_with_lag,
+            ensure_even_distribution_of_partitions: m.ensure_even_distribution_of_partitions,
+            missing_committed: MissingCommitted::Zero,
+        }
+    }
+
+    fn connection(metadata: &Metadata) -> Option<KafkaConnection> {
+        let sasl = match &metadata.sasl {
+            Sasl::None | Sasl::Gssapi => SaslSettings::None,
+            Sasl::Plaintext { username, password } => SaslSettings::Plain {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            // KEDA passes missing SCRAM credentials on as empty strings; the broker refuses them.
+            Sasl::Scram {
+                mechanism,
+                username,
+                password,
+            } => {
+                let username = username.clone().unwrap_or_default();
+                let password = password.clone().unwrap_or_default();
+                match mechanism {
+                    ScramMechanism::Sha256 => SaslSettings::ScramSha256 { username, password },
+                    ScramMechanism::Sha512 => SaslSettings::ScramSha512 { username, password },
+                }
+            }
+            Sasl::AwsMskIam { .. } => return None,
+        };
+        Some(KafkaConnection::new(
+            &metadata.bootstrap_servers,
+            metadata.tls.settings(false).as_ref(),
+            &sasl,
+        ))
+    }
+
+    async fn lag(&self) -> Result<TotalLag, ApacheKafkaError> {
+        let connection = self
+            .connection
+            .as_ref()
+            .ok_or(ApacheKafkaError::UnsupportedSasl)?;
+        let timeout = self.context.settings().default_timeout;
+        let kafka = self.context.kafka();
+        let group = &self.metadata.consumer_group;
+        let described = if self.metadata.topics.is_empty() {
+            // KEDA: the group must have active members; then every topic of the cluster.
+            let description = kafka.describe_group(connection, group, timeout).await?;
+            if description.members == 0 {
+                return Err(ApacheKafkaError::NoActiveMembers {
+                    group: group.clone(),
+                    state: description.state,
+                });
+            }
+            kafka.partitions(connection, None, timeout).await?
+        } else {
+            // KEDA reads the whole cluster's metadata and keeps the listed topics, so a listed
+            // topic that does not exist is no error; here only the listed topics are asked for.
+            let mut described = TopicPartitions::new();
+            for topic in &self.metadata.topics {
+                match kafka
+                    .partitions(connection, Some(std::slice::from_ref(topic)), timeout)
+                    .await
+                {
+                    Ok(found) => described.extend(found),
+                    Err(error) if error.is_unknown_topic() => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            described
+        };
+        let partitions: TopicPartitions = described
+            .into_iter()
+            .map(|(topic, ids)| {
+                let ids = ids
+                    .into_iter()
+                    .filter(|id| {
+                        self.metadata
+                            .partition_limitation
+                            .as_ref()
+                            .is_none_or(|allowed| allowed.contains(&i64::from(*id)))
+                    })
+                    .collect();
+                (topic, ids)
+            })
+            .collect();
+        let (committed, latest) = tokio::join!(
+            kafka.committed_offsets(connection, group, &partitions, timeout),
+            kafka.latest_offsets(connection, &partitions, timeout),
+        );
+        let (committed, latest) = (committed?, latest?);
+        let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(total_lag(
+            &self.rules(),
+            &committed,
+            &latest,
+            &mut previous,
+        )?)
     }
 }
 
@@ -386,7 +552,7 @@ impl ScalerKind<ScalerContext> for ApacheKafkaScaler {
 
     fn build(
         config: &TriggerConfig,
-        _context: &ScalerContext,
+        context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
         let (metadata, metric) = build_metric(
             config,
@@ -402,7 +568,14 @@ impl ScalerKind<ScalerContext> for ApacheKafkaScaler {
                 ),
             ));
         }
-        Ok(Arc::new(Self { metadata, metric }))
+        let connection = Self::connection(&metadata);
+        Ok(Arc::new(Self {
+            metadata,
+            metric,
+            context: context.clone(),
+            connection,
+            previous: Mutex::default(),
+        }))
     }
 }
 
@@ -416,8 +589,32 @@ impl Scaler for ApacheKafkaScaler {
         Some(self.metadata.activation_lag_threshold as f64)
     }
 
+    /// Identical triggers share one poll, except with `excludePersistentLag` (per-trigger state).
+    fn query_key(&self, _metric: &MetricName) -> Option<String> {
+        if self.metadata.exclude_persistent_lag {
+            return None;
+        }
+        let connection = self.connection.as_ref()?;
+        Some(format!(
+            "apache-kafka|{}|group={}|topics={:?}|partitions={:?}|{:?}|activation={}",
+            connection.identity(),
+            self.metadata.consumer_group,
+            self.metadata.topics,
+            self.metadata.partition_limitation,
+            self.rules(),
+            self.metadata.activation_lag_threshold,
+        ))
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
-        Err(ScalerError::unsupported("apache-kafka"))
+        let lag = self
+            .lag()
+            .await
+            .map_err(|error| error.into_scaler_error(&self.metadata.consumer_group))?;
+        Ok(Sample {
+            value: lag.lag as f64,
+            active: lag.lag_with_persistent > self.metadata.activation_lag_threshold,
+        })
     }
 }
 

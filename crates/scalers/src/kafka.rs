@@ -44,6 +44,42 @@
 //! The metric is named `s<index>-kafka-<topic>`, or `s<index>-kafka-<consumerGroup>-topics`
 //! without a topic.
 //!
+//! # Sampling
+//!
+//! Each poll, as KEDA's `getTotalLag`:
+//! 1. Partitions: `topic`'s partitions (one metadata request for that topic), kept by
+//!    `partitionLimitation` (none left is an error). Without `topic`: the topics the group has
+//!    committed offsets for; if it has none, every topic of the cluster (KEDA describes an empty
+//!    topic list, which Kafka answers with all topics).
+//! 2. The group's committed offsets (one OffsetFetch) and the latest offsets (one ListOffsets
+//!    per leader broker), concurrently.
+//! 3. Per partition of the latest-offsets answer: no committed offset → `latest`: 1,
+//!    `earliest`: the latest offset, 0 with `scaleToZeroOnInvalidOffset`; otherwise
+//!    latest − committed. With `excludePersistentLag`, a partition whose committed offset equals
+//!    the one seen by this trigger's previous poll counts 0 for the metric (still for activation).
+//!    A partition missing from the OffsetFetch answer fails the poll. KEDA has no log-start rule
+//!    at the reference commit: messages removed by retention still count as lag.
+//! 4. Unless `allowIdleConsumers` (or with `limitToPartitionsWithLag` or
+//!    `ensureEvenDistributionOfPartitions`): `ensureEvenDistributionOfPartitions` makes the lag
+//!    `f × lagThreshold` for the smallest divisor `f` of the partition count with
+//!    `f × lagThreshold ≥ lag` (a lag of 0 gives one threshold); then, if
+//!    `lag / lagThreshold` (integer division) exceeds the partitions (with lag, under
+//!    `limitToPartitionsWithLag`), the lag becomes that many thresholds.
+//!
+//! The value is that lag; the trigger is active when the lag *including* persistent lag is above
+//! `activationLagThreshold`. Identical triggers share one poll, except with
+//! `excludePersistentLag`, whose memory belongs to each trigger. Clients are shared per cluster
+//! and credentials ([`crate::kafka_client`]).
+//!
+//! Differences from KEDA:
+//! - `version` and `fullMetadata` are validated but unused: librdkafka negotiates protocol
+//!   versions, and metadata is only ever fetched for the topics in use.
+//! - `sasl: oauthbearer` (both token providers) and `sasl: gssapi` return an `unsupported` error
+//!   when sampled: this build's librdkafka has no OIDC (libcurl) or Kerberos (libsasl2), and MSK
+//!   IAM token signing is not implemented.
+//! - Without `topic`, a topic the group committed to that no longer exists is skipped; KEDA's
+//!   describe fails the poll.
+//!
 //! # Example
 //!
 //! ```yaml
@@ -61,18 +97,24 @@
 //!     name: keda-trigger-auth-kafka-credential
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use scaler_core::metric::{ExternalMetric, MetricSpec};
+use scaler_core::metric::{ExternalMetric, MetricName, MetricSpec};
 use scaler_core::params::{ParamError, ParamReader, order};
 use scaler_core::registry::{PodIdentity, ScalerKind, TriggerConfig};
 use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
 use crate::kafka_auth::{AwsAuthorization, Tls, TlsMaterial, read_aws_authorization, single_enum};
+use crate::kafka_client::{
+    KafkaClientError, KafkaConnection, PartitionOffsets, SaslSettings, TopicPartitions,
+    committed_topics,
+};
+use thiserror::Error;
 
 mod defaults {
     pub const LAG_THRESHOLD: &str = "10";
@@ -664,16 +706,335 @@ pub(crate) fn build_metric<M>(
     }
 }
 
+/// What a partition without a committed offset in the OffsetFetch answer means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MissingCommitted {
+    /// `kafka` (Sarama): the query fails.
+    Error,
+    /// `apache-kafka` (kafka-go): committed offset 0 (Go's zero value).
+    Zero,
+}
+
+/// The lag rules both Kafka trigger types share (KEDA's `getLagForPartition` and
+/// `getTotalLag`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LagRules {
+    pub lag_threshold: i64,
+    pub offset_reset_policy: OffsetResetPolicy,
+    pub scale_to_zero_on_invalid_offset: bool,
+    pub exclude_persistent_lag: bool,
+    pub allow_idle_consumers: bool,
+    pub limit_to_partitions_with_lag: bool,
+    pub ensure_even_distribution_of_partitions: bool,
+    pub missing_committed: MissingCommitted,
+}
+
+/// KEDA's `invalidOffset`: nothing committed.
+const INVALID_OFFSET: i64 = -1;
+
+/// The lag of a poll: the metric value (capped, persistent lag excluded) and the lag that
+/// decides activation (persistent lag included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TotalLag {
+    pub lag: i64,
+    pub lag_with_persistent: i64,
+}
+
+/// Committed offsets remembered between polls for `excludePersistentLag`.
+pub(crate) type PreviousOffsets = HashMap<(String, i32), i64>;
+
+/// (lag, lag with persistent) of one partition.
+fn partition_lag(
+    rules: &LagRules,
+    key: &(String, i32),
+    committed: i64,
+    latest: i64,
+    previous: &mut PreviousOffsets,
+) -> (i64, i64) {
+    if committed == INVALID_OFFSET {
+        let lag = match (
+            rules.offset_reset_policy,
+            rules.scale_to_zero_on_invalid_offset,
+        ) {
+            (_, true) => 0,
+            (OffsetResetPolicy::Latest, false) => 1,
+            (OffsetResetPolicy::Earliest, false) => latest,
+        };
+        return (lag, lag);
+    }
+    if rules.exclude_persistent_lag {
+        match previous.get(key) {
+            Some(before) if *before == committed => return (0, latest - committed),
+            _ => {
+                previous.insert(key.clone(), committed);
+            }
+        }
+    }
+    (latest - committed, latest - committed)
+}
+
+/// The smallest divisor `f` of `partitions` with `f × threshold ≥ lag`, else `partitions`.
+fn balancing_factor(lag: i64, partitions: i64, threshold: i64) -> i64 {
+    (1..=partitions)
+        .filter(|factor| partitions % factor == 0)
+        .find(|factor| factor * threshold >= lag)
+        .unwrap_or(partitions)
+}
+
+/// The total lag over the partitions of the latest-offsets answer, capped as KEDA caps it.
+pub(crate) fn total_lag(
+    rules: &LagRules,
+    committed: &PartitionOffsets,
+    latest: &PartitionOffsets,
+    previous: &mut PreviousOffsets,
+) -> Result<TotalLag, LagError> {
+    if rules.missing_committed == MissingCommitted::Zero
+        && committed.is_empty()
+        && !latest.is_empty()
+    {
+        return Err(LagError::NoCommittedOffsets);
+    }
+    let mut total = TotalLag::default();
+    let mut partitions = 0i64;
+    let mut partitions_with_lag = 0i64;
+    for (key, latest) in latest {
+        let committed = match (committed.get(key), rules.missing_committed) {
+            (Some(offset), _) => *offset,
+            (None, MissingCommitted::Zero) => 0,
+            (None, MissingCommitted::Error) => {
+                return Err(LagError::MissingPartition {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                });
+            }
+        };
+        let (lag, with_persistent) = partition_lag(rules, key, committed, *latest, previous);
+        total.lag += lag;
+        total.lag_with_persistent += with_persistent;
+        partitions += 1;
+        if lag > 0 {
+            partitions_with_lag += 1;
+        }
+    }
+    if !rules.allow_idle_consumers
+        || rules.limit_to_partitions_with_lag
+        || rules.ensure_even_distribution_of_partitions
+    {
+        let threshold = rules.lag_threshold;
+        if rules.ensure_even_distribution_of_partitions {
+            total.lag = balancing_factor(total.lag, partitions, threshold) * threshold;
+        }
+        let upper_bound = if rules.limit_to_partitions_with_lag {
+            partitions_with_lag
+        } else {
+            partitions
+        };
+        if total.lag / threshold > upper_bound {
+            total.lag = upper_bound * threshold;
+        }
+    }
+    Ok(total)
+}
+
+/// Why a poll's offsets could not be turned into a lag.
+#[derive(Debug, Error)]
+pub(crate) enum LagError {
+    #[error("error finding offset block for topic {topic} and partition {partition}")]
+    MissingPartition { topic: String, partition: i32 },
+    #[error("consumerOffsets is empty")]
+    NoCommittedOffsets,
+}
+
+/// Why a `kafka` trigger could not be sampled.
+#[derive(Debug, Error)]
+enum KafkaError {
+    #[error("{0}")]
+    Client(#[from] KafkaClientError),
+    #[error("sasl `{0}` is not supported by this build of Windlass (librdkafka without it)")]
+    UnsupportedSasl(&'static str),
+    #[error("expected only 1 topic metadata, got {0}")]
+    TopicCount(usize),
+    #[error("expected at least one active partition within the topic '{0}'")]
+    NoActivePartition(String),
+    #[error("{0}")]
+    Lag(#[from] LagError),
+}
+
+impl KafkaError {
+    fn into_scaler_error(self, group: &str) -> ScalerError {
+        let context = format!("kafka lag of group `{group}`");
+        match self {
+            Self::Client(error) => error.into_scaler_error(&context),
+            Self::UnsupportedSasl(_) => ScalerError::new(
+                scaler_core::ErrorCategory::Unsupported,
+                format!("{context}: {self}"),
+            ),
+            other => ScalerError::query(format!("{context}: {other}")),
+        }
+    }
+}
+
 /// A `kafka` trigger.
-#[derive(Debug)]
 pub struct KafkaScaler {
     metadata: Metadata,
     metric: ExternalMetric,
+    context: ScalerContext,
+    /// `None` when the SASL mechanism is one this build cannot speak.
+    connection: Result<KafkaConnection, &'static str>,
+    previous: Mutex<PreviousOffsets>,
+}
+
+impl fmt::Debug for KafkaScaler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaScaler")
+            .field("connection", &self.connection)
+            .field("group", &self.metadata.consumer_group)
+            .field("topic", &self.metadata.topic)
+            .finish()
+    }
 }
 
 impl KafkaScaler {
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    fn rules(&self) -> LagRules {
+        let m = &self.metadata;
+        LagRules {
+            lag_threshold: m.lag_threshold,
+            offset_reset_policy: m.offset_reset_policy,
+            scale_to_zero_on_invalid_offset: m.scale_to_zero_on_invalid_offset,
+            exclude_persistent_lag: m.exclude_persistent_lag,
+            allow_idle_consumers: m.allow_idle_consumers,
+            limit_to_partitions_with_lag: m.limit_to_partitions_with_lag,
+            ensure_even_distribution_of_partitions: m.ensure_even_distribution_of_partitions,
+            missing_committed: MissingCommitted::Error,
+        }
+    }
+
+    fn connection(metadata: &Metadata) -> Result<KafkaConnection, &'static str> {
+        let sasl = match &metadata.sasl {
+            Sasl::None => SaslSettings::None,
+            Sasl::Plaintext { username, password } => SaslSettings::Plain {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            Sasl::ScramSha256 { username, password } => SaslSettings::ScramSha256 {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            Sasl::ScramSha512 { username, password } => SaslSettings::ScramSha512 {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            Sasl::OAuthBearer(OAuthTokenProvider::Bearer { .. }) => return Err("oauthbearer"),
+            Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam { .. }) => {
+                return Err("oauthbearer (aws_msk_iam)");
+            }
+            Sasl::Gssapi(_) => return Err("gssapi"),
+        };
+        Ok(KafkaConnection::new(
+            &metadata.bootstrap_servers,
+            metadata.tls.settings(metadata.unsafe_ssl).as_ref(),
+            &sasl,
+        ))
+    }
+
+    /// The partitions to evaluate, and for a trigger without topic the committed offsets
+    /// already read to find its topics.
+    async fn topic_partitions(
+        &self,
+        connection: &KafkaConnection,
+        timeout: Duration,
+    ) -> Result<(TopicPartitions, Option<PartitionOffsets>), KafkaError> {
+        let kafka = self.context.kafka();
+        let group = &self.metadata.consumer_group;
+        match &self.metadata.topic {
+            Some(topic) => {
+                let described = kafka
+                    .partitions(connection, Some(std::slice::from_ref(topic)), timeout)
+                    .await?;
+                if described.len() != 1 {
+                    return Err(KafkaError::TopicCount(described.len()));
+                }
+                let mut result = TopicPartitions::new();
+                for (name, ids) in described {
+                    let active: Vec<i32> = ids
+                        .into_iter()
+                        .filter(|id| {
+                            self.metadata
+                                .partition_limitation
+                                .as_ref()
+                                .is_none_or(|allowed| allowed.contains(id))
+                        })
+                        .collect();
+                    if active.is_empty() {
+                        return Err(KafkaError::NoActivePartition(name));
+                    }
+                    result.insert(name, active);
+                }
+                Ok((result, None))
+            }
+            None => {
+                // KEDA lists the group's committed offsets for all topics (OffsetFetch with no
+                // topics) and describes those topics. librdkafka only fetches offsets of named
+                // partitions, so: every partition of the cluster, one OffsetFetch, then the
+                // topics with a committed offset. When there are none, KEDA's DescribeTopics
+                // with an empty list asks Kafka for every topic (Sarama encodes it as a null
+                // array), so every topic counts then.
+                let all = kafka.partitions(connection, None, timeout).await?;
+                let committed = kafka
+                    .committed_offsets(connection, group, &all, timeout)
+                    .await?;
+                let topics = committed_topics(&committed);
+                let partitions: TopicPartitions = if topics.is_empty() {
+                    all
+                } else {
+                    all.into_iter()
+                        .filter(|(topic, _)| topics.contains(topic))
+                        .collect()
+                };
+                Ok((partitions, Some(committed)))
+            }
+        }
+    }
+
+    async fn lag(&self) -> Result<TotalLag, KafkaError> {
+        let connection = self
+            .connection
+            .as_ref()
+            .map_err(|sasl| KafkaError::UnsupportedSasl(sasl))?;
+        let timeout = self.context.settings().default_timeout;
+        let kafka = self.context.kafka();
+        let group = &self.metadata.consumer_group;
+        let (partitions, known) = self.topic_partitions(connection, timeout).await?;
+        let (committed, latest) = match known {
+            Some(committed) => (
+                committed,
+                kafka
+                    .latest_offsets(connection, &partitions, timeout)
+                    .await?,
+            ),
+            None => {
+                let (committed, latest) = tokio::join!(
+                    kafka.committed_offsets(connection, group, &partitions, timeout),
+                    kafka.latest_offsets(connection, &partitions, timeout),
+                );
+                (committed?, latest?)
+            }
+        };
+        let latest: PartitionOffsets = latest
+            .into_iter()
+            .filter(|((topic, id), _)| partitions.get(topic).is_some_and(|ids| ids.contains(id)))
+            .collect();
+        let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(total_lag(
+            &self.rules(),
+            &committed,
+            &latest,
+            &mut previous,
+        )?)
     }
 }
 
@@ -682,7 +1043,7 @@ impl ScalerKind<ScalerContext> for KafkaScaler {
 
     fn build(
         config: &TriggerConfig,
-        _context: &ScalerContext,
+        context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
         let (metadata, metric) = build_metric(
             config,
@@ -690,7 +1051,14 @@ impl ScalerKind<ScalerContext> for KafkaScaler {
             Metadata::metric_local_name,
             |m| m.lag_threshold,
         )?;
-        Ok(Arc::new(Self { metadata, metric }))
+        let connection = Self::connection(&metadata);
+        Ok(Arc::new(Self {
+            metadata,
+            metric,
+            context: context.clone(),
+            connection,
+            previous: Mutex::default(),
+        }))
     }
 }
 
@@ -704,8 +1072,33 @@ impl Scaler for KafkaScaler {
         Some(self.metadata.activation_lag_threshold as f64)
     }
 
+    /// Identical triggers share one poll, except with `excludePersistentLag`, whose state
+    /// belongs to each trigger (as in KEDA, per scaler instance).
+    fn query_key(&self, _metric: &MetricName) -> Option<String> {
+        if self.metadata.exclude_persistent_lag {
+            return None;
+        }
+        let connection = self.connection.as_ref().ok()?;
+        Some(format!(
+            "kafka|{}|group={}|topic={:?}|partitions={:?}|{:?}|activation={}",
+            connection.identity(),
+            self.metadata.consumer_group,
+            self.metadata.topic,
+            self.metadata.partition_limitation,
+            self.rules(),
+            self.metadata.activation_lag_threshold,
+        ))
+    }
+
     async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
-        Err(ScalerError::unsupported("kafka"))
+        let lag = self
+            .lag()
+            .await
+            .map_err(|error| error.into_scaler_error(&self.metadata.consumer_group))?;
+        Ok(Sample {
+            value: lag.lag as f64,
+            active: lag.lag_with_persistent > self.metadata.activation_lag_threshold,
+        })
     }
 }
 
@@ -2443,8 +2836,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sampling_is_not_supported_yet() {
-        let scaler = KafkaScaler::build(&config(VALID, &[], 0), &ScalerContext::default())
+    async fn sasl_mechanisms_this_build_lacks_are_unsupported_when_sampled() {
+        let auth: Pairs = &[
+            ("sasl", "gssapi"),
+            ("username", "u"),
+            ("password", "p"),
+            ("realm", "EXAMPLE.COM"),
+            ("kerberosConfig", "[libdefaults]"),
+        ];
+        let scaler = KafkaScaler::build(&config(VALID, auth, 0), &ScalerContext::default())
             .unwrap_or_else(|e| panic!("{e}"));
         let name = scaler_core::MetricName::indexed(0, "kafka-my-topic");
         let request = SampleRequest {
@@ -2453,5 +2853,237 @@ mod tests {
         };
         let error = scaler.sample(request).await.unwrap_err();
         assert_eq!(error.category, scaler_core::ErrorCategory::Unsupported);
+        assert!(error.message.contains("gssapi"), "{error}");
+    }
+
+    fn offsets(pairs: &[(&str, i32, i64)]) -> PartitionOffsets {
+        pairs
+            .iter()
+            .map(|(topic, id, offset)| (((*topic).to_owned(), *id), *offset))
+            .collect()
+    }
+
+    const RULES: LagRules = LagRules {
+        lag_threshold: 10,
+        offset_reset_policy: OffsetResetPolicy::Latest,
+        scale_to_zero_on_invalid_offset: false,
+        exclude_persistent_lag: false,
+        allow_idle_consumers: false,
+        limit_to_partitions_with_lag: false,
+        ensure_even_distribution_of_partitions: false,
+        missing_committed: MissingCommitted::Error,
+    };
+
+    #[test]
+    fn balancing_factor_is_keda_get_next_factor() {
+        // KEDA's TestGetNextFactor.
+        for (lag, expected) in [
+            (10, 1),
+            (20, 2),
+            (40, 4),
+            (50, 5),
+            (99, 10),
+            (100, 10),
+            (101, 20),
+        ] {
+            assert_eq!(balancing_factor(lag, 100, 10), expected, "lag {lag}");
+        }
+        assert_eq!(balancing_factor(0, 6, 10), 1, "lag 0 gives one threshold");
+        assert_eq!(balancing_factor(1000, 6, 10), 6, "no divisor is enough");
+        assert_eq!(balancing_factor(5, 0, 10), 0, "no partitions");
+    }
+
+    #[test]
+    fn lag_rules_per_partition_and_cap() {
+        struct Case {
+            name: &'static str,
+            rules: LagRules,
+            committed: &'static [(&'static str, i32, i64)],
+            latest: &'static [(&'static str, i32, i64)],
+            lag: i64,
+            with_persistent: i64,
+        }
+        let cases = [
+            Case {
+                name: "plain lag",
+                rules: LagRules {
+                    allow_idle_consumers: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, 4), ("t", 1, 7)],
+                latest: &[("t", 0, 10), ("t", 1, 10)],
+                lag: 9,
+                with_persistent: 9,
+            },
+            Case {
+                name: "invalid offset, latest policy",
+                rules: RULES,
+                committed: &[("t", 0, -1)],
+                latest: &[("t", 0, 10)],
+                lag: 1,
+                with_persistent: 1,
+            },
+            Case {
+                name: "invalid offset, earliest policy",
+                rules: LagRules {
+                    offset_reset_policy: OffsetResetPolicy::Earliest,
+                    allow_idle_consumers: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, -1)],
+                latest: &[("t", 0, 25)],
+                lag: 25,
+                with_persistent: 25,
+            },
+            Case {
+                name: "invalid offset, scale to zero",
+                rules: LagRules {
+                    offset_reset_policy: OffsetResetPolicy::Earliest,
+                    scale_to_zero_on_invalid_offset: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, -1)],
+                latest: &[("t", 0, 25)],
+                lag: 0,
+                with_persistent: 0,
+            },
+            Case {
+                name: "cap at partitions x threshold, integer division",
+                rules: RULES,
+                committed: &[("t", 0, 0), ("t", 1, 0)],
+                latest: &[("t", 0, 15), ("t", 1, 14)],
+                // 29 / 10 = 2, not above 2 partitions: no cap.
+                lag: 29,
+                with_persistent: 29,
+            },
+            Case {
+                name: "cap applies above",
+                rules: RULES,
+                committed: &[("t", 0, 0), ("t", 1, 0)],
+                latest: &[("t", 0, 15), ("t", 1, 15)],
+                lag: 20,
+                with_persistent: 30,
+            },
+            Case {
+                name: "limit to partitions with lag",
+                rules: LagRules {
+                    limit_to_partitions_with_lag: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, 0), ("t", 1, 5), ("t", 2, 5)],
+                latest: &[("t", 0, 50), ("t", 1, 5), ("t", 2, 5)],
+                lag: 10,
+                with_persistent: 50,
+            },
+            Case {
+                name: "even distribution",
+                rules: LagRules {
+                    ensure_even_distribution_of_partitions: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, 0), ("t", 1, 0), ("t", 2, 0), ("t", 3, 0)],
+                latest: &[("t", 0, 30), ("t", 1, 0), ("t", 2, 0), ("t", 3, 0)],
+                // 30 needs 3 consumers; the next divisor of 4 is 4.
+                lag: 40,
+                with_persistent: 30,
+            },
+            Case {
+                name: "even distribution with no lag is one threshold",
+                rules: LagRules {
+                    ensure_even_distribution_of_partitions: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, 3)],
+                latest: &[("t", 0, 3)],
+                lag: 10,
+                with_persistent: 0,
+            },
+            Case {
+                name: "partition missing from latest offsets is not evaluated",
+                rules: RULES,
+                committed: &[("t", 0, 0), ("t", 1, 0)],
+                latest: &[("t", 0, 30)],
+                lag: 10,
+                with_persistent: 30,
+            },
+            Case {
+                name: "apache-kafka: missing committed offset counts as 0",
+                rules: LagRules {
+                    missing_committed: MissingCommitted::Zero,
+                    allow_idle_consumers: true,
+                    ..RULES
+                },
+                committed: &[("t", 0, 2)],
+                latest: &[("t", 0, 5), ("t", 1, 7)],
+                lag: 10,
+                with_persistent: 10,
+            },
+        ];
+        for case in cases {
+            let total = total_lag(
+                &case.rules,
+                &offsets(case.committed),
+                &offsets(case.latest),
+                &mut PreviousOffsets::new(),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            assert_eq!(total.lag, case.lag, "{}", case.name);
+            assert_eq!(
+                total.lag_with_persistent, case.with_persistent,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn missing_committed_offset_is_an_error_for_kafka_and_empty_for_apache() {
+        let latest = offsets(&[("t", 0, 5)]);
+        let error = total_lag(&RULES, &offsets(&[]), &latest, &mut PreviousOffsets::new());
+        assert!(matches!(error, Err(LagError::MissingPartition { .. })));
+        let apache = LagRules {
+            missing_committed: MissingCommitted::Zero,
+            ..RULES
+        };
+        let error = total_lag(&apache, &offsets(&[]), &latest, &mut PreviousOffsets::new());
+        assert!(matches!(error, Err(LagError::NoCommittedOffsets)));
+    }
+
+    #[test]
+    fn persistent_lag_is_excluded_from_the_second_poll_on() {
+        let rules = LagRules {
+            exclude_persistent_lag: true,
+            allow_idle_consumers: true,
+            ..RULES
+        };
+        let mut previous = PreviousOffsets::new();
+        let latest = offsets(&[("t", 0, 10), ("t", 1, 10)]);
+        let first = total_lag(
+            &rules,
+            &offsets(&[("t", 0, 2), ("t", 1, 4)]),
+            &latest,
+            &mut previous,
+        );
+        assert_eq!(
+            first.unwrap(),
+            TotalLag {
+                lag: 14,
+                lag_with_persistent: 14
+            }
+        );
+        // Partition 0 is stuck, partition 1 moved.
+        let second = total_lag(
+            &rules,
+            &offsets(&[("t", 0, 2), ("t", 1, 5)]),
+            &latest,
+            &mut previous,
+        );
+        assert_eq!(
+            second.unwrap(),
+            TotalLag {
+                lag: 5,
+                lag_with_persistent: 13
+            }
+        );
     }
 }

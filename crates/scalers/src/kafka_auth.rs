@@ -60,6 +60,20 @@ impl Tls {
     pub fn is_enabled(&self) -> bool {
         matches!(self, Self::Enabled(_))
     }
+
+    /// The client's TLS settings, `None` when TLS is off.
+    pub fn settings(&self, skip_verify: bool) -> Option<crate::kafka_client::TlsSettings> {
+        match self {
+            Self::Disabled => None,
+            Self::Enabled(material) => Some(crate::kafka_client::TlsSettings {
+                ca: material.ca.clone(),
+                cert: material.cert.clone(),
+                key: material.key.clone(),
+                key_password: material.key_password.clone(),
+                skip_verify,
+            }),
+        }
+    }
 }
 
 /// How the scaler authenticates to AWS for MSK IAM.
