@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use scaler_core::{Sample, ScalerError};
 
+use crate::external_client::ExternalClients;
 use crate::http::HttpClients;
 use crate::kafka_client::KafkaClients;
 use crate::nats_client::NatsClients;
@@ -59,6 +60,8 @@ pub struct Shared {
     pub nats: NatsClients,
     /// Answers of identical queries in flight or just finished.
     pub queries: SingleFlight<Result<Sample, ScalerError>>,
+    /// gRPC channels to external scalers by address and TLS settings.
+    pub grpc: ExternalClients,
     /// Kafka clients by brokers and credentials, and group readers by group.
     pub kafka: KafkaClients,
 }
@@ -108,6 +111,10 @@ impl ScalerContext {
 
     pub fn kafka(&self) -> &KafkaClients {
         &self.shared.kafka
+    }
+
+    pub fn grpc(&self) -> &ExternalClients {
+        &self.shared.grpc
     }
 }
 

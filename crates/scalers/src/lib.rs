@@ -10,6 +10,7 @@ pub mod cpu_memory;
 pub mod cron;
 pub mod decorators;
 pub mod external;
+pub mod external_client;
 pub mod http;
 pub mod kafka;
 pub mod kafka_auth;
