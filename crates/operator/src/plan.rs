@@ -253,7 +253,15 @@ async fn plan_object(
     for trigger in &object.triggers {
         let kind = TriggerKind::of(&trigger.trigger_type);
         let mut metrics = Vec::new();
-        let specs = trigger.metric_specs();
+        let mut specs = trigger.metric_specs();
+        let mut live_error = None;
+        if let (true, Some(scaler)) = (specs.is_empty(), &trigger.scaler) {
+            // Metrics named by the backend (external scalers): ask it for them.
+            match scaler.live_metric_specs().await {
+                Ok(live) => specs = live,
+                Err(error) => live_error = Some(error.message),
+            }
+        }
         if specs.is_empty() {
             plan.triggers.push(TriggerPlan {
                 index: trigger.index,
@@ -264,7 +272,9 @@ async fn plan_object(
                 metric_type: None,
                 active: None,
                 proposed_replicas: None,
-                error: Some(scaler_core::ScalerError::unsupported(&trigger.trigger_type).message),
+                error: Some(live_error.unwrap_or_else(|| {
+                    scaler_core::ScalerError::unsupported(&trigger.trigger_type).message
+                })),
             });
         }
         for spec in specs {

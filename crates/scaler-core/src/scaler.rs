@@ -5,6 +5,7 @@
 //! connections shared by every scaler that talks to the same backend with the same credentials.
 
 use std::fmt;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -68,4 +69,30 @@ pub trait Scaler: Send + Sync + fmt::Debug {
 
     /// Samples one of this trigger's external metrics.
     async fn sample(&self, request: SampleRequest<'_>) -> Result<Sample, ScalerError>;
+
+    /// The metric specs as the backend describes them now. Most scalers know their metrics
+    /// offline and keep the default, [`Scaler::metric_specs`]; a scaler whose metrics are named
+    /// by its backend (KEDA's external scalers answer `GetMetricSpec`) asks it here, and
+    /// returns an error when it cannot.
+    async fn live_metric_specs(&self) -> Result<Vec<MetricSpec>, ScalerError> {
+        Ok(self.metric_specs())
+    }
+
+    /// This scaler as a push source, when it is one (`external-push`). Decorators forward it,
+    /// so the capability survives wrapping; the default is `None`.
+    fn as_push(&self) -> Option<&dyn PushScaler> {
+        None
+    }
+}
+
+/// Activity changes pushed by a source: `Ok(true)` asks for an activation check now, `Ok(false)`
+/// is informative (deactivation goes through normal polling, as in KEDA), `Err` reports a broken
+/// subscription that the source is retrying on its own.
+pub type ActivityStream = Pin<Box<dyn futures::Stream<Item = Result<bool, ScalerError>> + Send>>;
+
+/// A scaler that can also push activity as it changes, instead of waiting to be polled.
+pub trait PushScaler: Scaler {
+    /// Subscribes to activity changes. The stream reconnects by itself (with the source's
+    /// backoff) and ends only when dropped; it does not hold on to `self`.
+    fn activity_stream(&self) -> ActivityStream;
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use scaler_core::{MetricName, MetricSpec, Sample, SampleRequest, Scaler, ScalerError};
+use scaler_core::{MetricName, MetricSpec, PushScaler, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
 
@@ -48,6 +48,21 @@ impl Scaler for Guarded {
 
     fn sample_timeout(&self) -> Option<Duration> {
         self.inner.sample_timeout()
+    }
+
+    async fn live_metric_specs(&self) -> Result<Vec<MetricSpec>, ScalerError> {
+        let timeout = self.timeout();
+        match tokio::time::timeout(timeout, self.inner.live_metric_specs()).await {
+            Ok(result) => result,
+            Err(_) => Err(ScalerError::timeout(format!(
+                "no metric specs within {} ms",
+                timeout.as_millis()
+            ))),
+        }
+    }
+
+    fn as_push(&self) -> Option<&dyn PushScaler> {
+        self.inner.as_push()
     }
 
     async fn sample(&self, request: SampleRequest<'_>) -> Result<Sample, ScalerError> {

@@ -22,17 +22,34 @@
 //! keeps its key but carries the resolved environment value (it is dropped when unresolved or
 //! empty). TriggerAuthentication parameters are not forwarded.
 //!
-//! # Metrics
+//! # Metrics and sampling
 //!
 //! The metric names and targets come from the external scaler's `GetMetricSpec` answer: each
 //! `metricName` becomes `s<index>-<metricName>`, **not** normalised, with target
 //! `targetSizeFloat` when it is positive, else `targetSize`. Without a connection nothing is known,
-//! so [`Scaler::metric_specs`] returns an empty list; [`ExternalScaler::remote_metric_spec`]
-//! converts one remote spec once it has been fetched.
+//! so [`Scaler::metric_specs`] returns an empty list and [`Scaler::live_metric_specs`] asks the
+//! external scaler (an empty answer is KEDA's "got empty metric spec"); `windlass plan` uses it.
 //!
-//! `external-push` additionally subscribes to `StreamIsActive` (and `StreamMetricSpec`) for
-//! immediate activation. Sampling is not part of this build yet: [`Scaler::sample`] returns an
-//! `unsupported` error.
+//! A sample is KEDA's `GetMetricsAndActivity`: `GetMetrics` with the metric name stripped of its
+//! `s<index>-` prefix, each returned value `metricValueFloat` when positive, else `metricValue`,
+//! summed as the HPA sums an external metric's items; then `IsActive` for activity. gRPC
+//! `Unavailable` is a `Connect` error, `DeadlineExceeded` a `Timeout`, any other status a `Query`
+//! error.
+//!
+//! Channels are shared process-wide by address and TLS settings (see
+//! [`crate::external_client`]); they connect on first use and reconnect by themselves, so a
+//! restarted external scaler costs one failed sample.
+//!
+//! `external-push` samples the same way and is also a [`PushScaler`]: its activity stream
+//! follows `StreamIsActive` (every `true` reaches the engine as it arrives) and, alongside,
+//! `StreamMetricSpec`, whose messages replace the specs `live_metric_specs` returns (a scaler
+//! answering `Unimplemented` is silently not followed). Both reconnect with KEDA's backoff: 2 s,
+//! doubling to 1 min, back to 2 s after a clean end of stream (and, for `StreamMetricSpec`,
+//! after a delivered message).
+//!
+//! Differences from KEDA: the channel dials `scalerAddress` directly (KEDA's gRPC client
+//! resolves DNS and balances round-robin over the addresses); an answer with no values samples as
+//! 0 (KEDA passes the empty list to the HPA, which fails that metric).
 //!
 //! # Example
 //!
@@ -48,15 +65,19 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use scaler_core::metric::{ExternalMetric, MetricName, MetricTargetType, to_milli_precision};
 use scaler_core::params::{ParamReader, order};
-use scaler_core::registry::{ScalerKind, TriggerConfig};
-use scaler_core::{MetricSpec, ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
+use scaler_core::registry::{ObjectRef, ScalerKind, TriggerConfig};
+use scaler_core::{
+    ActivityStream, MetricSpec, ParamErrors, PushScaler, Sample, SampleRequest, Scaler, ScalerError,
+};
 
 use crate::ScalerContext;
+use crate::external_client::{Backoff, ChannelKey, proto, status_error};
 
 /// An `external` or `external-push` trigger's parameters, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +152,10 @@ pub struct ExternalScaler {
     index: usize,
     push: bool,
     target_type: MetricTargetType,
+    object: ObjectRef,
+    context: ScalerContext,
+    /// Specs received through `StreamMetricSpec` (external-push); they replace `GetMetricSpec`.
+    pushed_specs: Arc<Mutex<Option<Vec<MetricSpec>>>>,
 }
 
 impl ExternalScaler {
@@ -152,16 +177,81 @@ impl ExternalScaler {
         target_size: i64,
         target_size_float: f64,
     ) -> MetricSpec {
-        let target = if target_size_float > 0.0 {
-            target_size_float
-        } else {
-            target_size as f64
-        };
-        MetricSpec::External(ExternalMetric {
-            name: MetricName::indexed_verbatim(self.index, metric_name),
-            target: to_milli_precision(target),
-            target_type: self.target_type,
+        remote_spec(
+            self.index,
+            self.target_type,
+            &proto::MetricSpec {
+                metric_name: metric_name.to_owned(),
+                target_size,
+                target_size_float,
+            },
+        )
+    }
+
+    fn channel_key(&self) -> ChannelKey {
+        ChannelKey {
+            address: self.metadata.scaler_address.clone(),
+            enable_tls: self.metadata.enable_tls,
+            unsafe_ssl: self.metadata.unsafe_ssl,
+            ca_cert: self.metadata.ca_cert.clone(),
+            tls_client_cert: self.metadata.tls_client_cert.clone(),
+            tls_client_key: self.metadata.tls_client_key.clone(),
+        }
+    }
+
+    /// KEDA's `ScaledObjectRef`: the ScaledObject and the forwarded metadata.
+    fn object_ref(&self) -> proto::ScaledObjectRef {
+        proto::ScaledObjectRef {
+            name: self.object.name.clone(),
+            namespace: self.object.namespace.clone(),
+            scaler_metadata: self
+                .metadata
+                .scaler_metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn call_error(&self, operation: &'static str) -> impl Fn(tonic::Status) -> ScalerError + '_ {
+        move |status| status_error(operation, &self.metadata.scaler_address, &status)
+    }
+
+    /// The metric's name as the external scaler knows it: the HPA name without `s<index>-`.
+    fn remote_name<'m>(&self, metric: &'m MetricName) -> Result<&'m str, ScalerError> {
+        let prefix = format!("s{}-", self.index);
+        metric.as_str().strip_prefix(&prefix).ok_or_else(|| {
+            ScalerError::query(format!(
+                "metric name {metric} does not contain the correct prefix {prefix}"
+            ))
         })
+    }
+}
+
+/// A remote spec as the HPA sees it (see [`ExternalScaler::remote_metric_spec`]).
+fn remote_spec(
+    index: usize,
+    target_type: MetricTargetType,
+    spec: &proto::MetricSpec,
+) -> MetricSpec {
+    let target = if spec.target_size_float > 0.0 {
+        spec.target_size_float
+    } else {
+        spec.target_size as f64
+    };
+    MetricSpec::External(ExternalMetric {
+        name: MetricName::indexed_verbatim(index, &spec.metric_name),
+        target: to_milli_precision(target),
+        target_type,
+    })
+}
+
+/// One returned value: `metricValueFloat` if positive, else the integer `metricValue`.
+fn remote_value(value: &proto::MetricValue) -> f64 {
+    if value.metric_value_float > 0.0 {
+        value.metric_value_float
+    } else {
+        value.metric_value as f64
     }
 }
 
@@ -170,7 +260,7 @@ impl ScalerKind<ScalerContext> for ExternalScaler {
 
     fn build(
         config: &TriggerConfig,
-        _context: &ScalerContext,
+        context: &ScalerContext,
     ) -> Result<Arc<dyn Scaler>, ParamErrors> {
         let metadata = Metadata::parse(config)?;
         let target_type = config.external_target_type()?;
@@ -179,6 +269,9 @@ impl ScalerKind<ScalerContext> for ExternalScaler {
             index: config.index,
             push: config.trigger_type == "external-push",
             target_type,
+            object: config.scaled_object.clone(),
+            context: context.clone(),
+            pushed_specs: Arc::default(),
         }))
     }
 }
@@ -186,17 +279,209 @@ impl ScalerKind<ScalerContext> for ExternalScaler {
 #[async_trait]
 impl Scaler for ExternalScaler {
     /// Empty: the specs come from the external scaler's `GetMetricSpec`, which needs a
-    /// connection (see [`ExternalScaler::remote_metric_spec`]).
+    /// connection; see [`Scaler::live_metric_specs`].
     fn metric_specs(&self) -> Vec<MetricSpec> {
         Vec::new()
     }
 
-    async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
-        Err(ScalerError::unsupported(if self.push {
-            "external-push"
-        } else {
-            "external"
-        }))
+    fn query_key(&self, metric: &MetricName) -> Option<String> {
+        // The request carries the ScaledObject and its metadata, so only the same trigger of the
+        // same ScaledObject asks the same question.
+        Some(format!(
+            "external|{:x}|{}/{}|{:?}|{metric}",
+            self.channel_key().digest(),
+            self.object.namespace,
+            self.object.name,
+            self.metadata.scaler_metadata
+        ))
+    }
+
+    /// KEDA's `GetMetricsAndActivity`: `GetMetrics` for the metric (the sum of the returned
+    /// values, as the HPA adds up an external metric's items), then `IsActive`.
+    async fn sample(&self, request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
+        let metric_name = self.remote_name(request.metric)?.to_owned();
+        let mut client = self.context.grpc().client(&self.channel_key()).await?;
+        let values = client
+            .get_metrics(proto::GetMetricsRequest {
+                scaled_object_ref: Some(self.object_ref()),
+                metric_name,
+            })
+            .await
+            .map_err(self.call_error("GetMetrics"))?
+            .into_inner()
+            .metric_values;
+        let value = values.iter().map(remote_value).sum();
+        let active = client
+            .is_active(self.object_ref())
+            .await
+            .map_err(self.call_error("IsActive"))?
+            .into_inner()
+            .result;
+        Ok(Sample { value, active })
+    }
+
+    /// The specs last pushed through `StreamMetricSpec`, else the answer to `GetMetricSpec`;
+    /// an empty answer is KEDA's "got empty metric spec".
+    async fn live_metric_specs(&self) -> Result<Vec<MetricSpec>, ScalerError> {
+        let pushed = self
+            .pushed_specs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let specs = match pushed {
+            Some(specs) => specs,
+            None => {
+                let mut client = self.context.grpc().client(&self.channel_key()).await?;
+                client
+                    .get_metric_spec(self.object_ref())
+                    .await
+                    .map_err(self.call_error("GetMetricSpec"))?
+                    .into_inner()
+                    .metric_specs
+                    .iter()
+                    .map(|spec| remote_spec(self.index, self.target_type, spec))
+                    .collect()
+            }
+        };
+        if specs.is_empty() {
+            return Err(ScalerError::query(format!(
+                "external scaler {}: got empty metric spec",
+                self.metadata.scaler_address
+            )));
+        }
+        Ok(specs)
+    }
+
+    fn as_push(&self) -> Option<&dyn PushScaler> {
+        if self.push { Some(self) } else { None }
+    }
+}
+
+/// Where a push subscription stands.
+struct Subscription<T> {
+    context: ScalerContext,
+    key: ChannelKey,
+    object: proto::ScaledObjectRef,
+    backoff: Backoff,
+    stream: Option<tonic::Streaming<T>>,
+    started: bool,
+}
+
+impl<T> Subscription<T> {
+    fn new(scaler: &ExternalScaler) -> Self {
+        Self {
+            context: scaler.context.clone(),
+            key: scaler.channel_key(),
+            object: scaler.object_ref(),
+            backoff: Backoff::default(),
+            stream: None,
+            started: false,
+        }
+    }
+
+    /// Waits out the backoff before every attempt but the first, as KEDA's loop does.
+    async fn pause(&mut self) {
+        if self.started {
+            tokio::time::sleep(self.backoff.next_delay()).await;
+        }
+        self.started = true;
+    }
+
+    fn error(&self, operation: &str, status: &tonic::Status) -> ScalerError {
+        status_error(operation, &self.key.address, status)
+    }
+}
+
+/// The next activity message of `StreamIsActive`, reconnecting as KEDA does: after an error wait
+/// the backoff, after a clean end of stream reset it to 2 s.
+async fn next_activity(
+    mut sub: Subscription<proto::IsActiveResponse>,
+) -> Option<(
+    Result<bool, ScalerError>,
+    Subscription<proto::IsActiveResponse>,
+)> {
+    loop {
+        if let Some(stream) = sub.stream.as_mut() {
+            match stream.message().await {
+                Ok(Some(response)) => return Some((Ok(response.result), sub)),
+                Ok(None) => {
+                    sub.stream = None;
+                    sub.backoff.reset();
+                    continue;
+                }
+                Err(status) => {
+                    sub.stream = None;
+                    let error = sub.error("StreamIsActive", &status);
+                    return Some((Err(error), sub));
+                }
+            }
+        }
+        sub.pause().await;
+        let opened = match sub.context.grpc().client(&sub.key).await {
+            Ok(mut client) => client
+                .stream_is_active(sub.object.clone())
+                .await
+                .map_err(|status| sub.error("StreamIsActive", &status)),
+            Err(error) => Err(error),
+        };
+        match opened {
+            Ok(response) => sub.stream = Some(response.into_inner()),
+            Err(error) => return Some((Err(error), sub)),
+        }
+    }
+}
+
+/// Follows `StreamMetricSpec`, storing each message as the trigger's specs; ends silently when
+/// the external scaler does not implement it. Backoff resets after a delivered message too.
+async fn follow_metric_specs(
+    mut sub: Subscription<proto::GetMetricSpecResponse>,
+    index: usize,
+    target_type: MetricTargetType,
+    cache: Arc<Mutex<Option<Vec<MetricSpec>>>>,
+) {
+    loop {
+        if let Some(stream) = sub.stream.as_mut() {
+            match stream.message().await {
+                Ok(Some(response)) => {
+                    sub.backoff.reset();
+                    let specs = response
+                        .metric_specs
+                        .iter()
+                        .map(|spec| remote_spec(index, target_type, spec))
+                        .collect();
+                    *cache.lock().unwrap_or_else(PoisonError::into_inner) = Some(specs);
+                    continue;
+                }
+                Ok(None) => sub.backoff.reset(),
+                Err(status) if status.code() == tonic::Code::Unimplemented => return,
+                Err(_) => {}
+            }
+            sub.stream = None;
+        }
+        sub.pause().await;
+        if let Ok(mut client) = sub.context.grpc().client(&sub.key).await {
+            match client.stream_metric_spec(sub.object.clone()).await {
+                Ok(response) => sub.stream = Some(response.into_inner()),
+                Err(status) if status.code() == tonic::Code::Unimplemented => return,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl PushScaler for ExternalScaler {
+    /// `StreamIsActive`, with `StreamMetricSpec` followed alongside while the stream is polled
+    /// (its messages update [`Scaler::live_metric_specs`]; they are not items of this stream).
+    fn activity_stream(&self) -> ActivityStream {
+        let activity = futures::stream::unfold(Subscription::new(self), next_activity);
+        let specs = futures::stream::once(follow_metric_specs(
+            Subscription::new(self),
+            self.index,
+            self.target_type,
+            self.pushed_specs.clone(),
+        ))
+        .filter_map(|()| futures::future::ready(None));
+        Box::pin(futures::stream::select(activity, specs))
     }
 }
 
@@ -375,6 +660,9 @@ mod tests {
             index: 0,
             push: true,
             target_type: MetricTargetType::AverageValue,
+            object: ObjectRef::default(),
+            context: ScalerContext::default(),
+            pushed_specs: Arc::default(),
         };
         let a = scaler.remote_metric_spec("metric-a", 50, 0.0);
         let b = scaler.remote_metric_spec("metric-b", 0, 1.5);
@@ -398,22 +686,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sampling_is_not_supported_yet() {
+    async fn an_unreachable_scaler_is_a_connect_error_and_names_are_checked() {
         let scaler = ExternalScaler::build(
-            &config("external-push", &[("scalerAddress", "a:1")], &[]),
+            &config("external-push", &[("scalerAddress", "127.0.0.1:1")], &[]),
             &ScalerContext::default(),
         )
         .unwrap();
-        let name = MetricName::from_raw("s0-metric-a");
-        let error = scaler
-            .sample(SampleRequest {
-                metric: &name,
-                now: chrono::Utc::now(),
+        assert!(scaler.as_push().is_some());
+        let sample = |name: &'static str| {
+            let scaler = scaler.clone();
+            async move {
+                let name = MetricName::from_raw(name);
+                scaler
+                    .sample(SampleRequest {
+                        metric: &name,
+                        now: chrono::Utc::now(),
+                    })
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let error = sample("s0-metric-a").await;
+        assert_eq!(
+            error.category,
+            scaler_core::ErrorCategory::Connect,
+            "{error}"
+        );
+        let error = sample("s1-metric-a").await;
+        assert!(error.message.contains("correct prefix s0-"), "{error}");
+        let error = scaler.live_metric_specs().await.unwrap_err();
+        assert_eq!(
+            error.category,
+            scaler_core::ErrorCategory::Connect,
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn values_prefer_the_positive_float() {
+        let value = |metric_value, metric_value_float| {
+            remote_value(&proto::MetricValue {
+                metric_name: "m".into(),
+                metric_value,
+                metric_value_float,
             })
-            .await
-            .unwrap_err();
-        assert_eq!(error.category, scaler_core::ErrorCategory::Unsupported);
-        assert!(error.message.contains("external-push"));
+        };
+        assert_eq!(value(5, 0.0), 5.0);
+        assert_eq!(value(5, 2.5), 2.5);
+        assert_eq!(value(5, -1.0), 5.0);
     }
 
     mod fixtures {
