@@ -17,6 +17,7 @@ pub mod kafka_auth;
 pub mod kafka_client;
 pub mod nats_client;
 pub mod nats_jetstream;
+pub mod plugin;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_client;
