@@ -96,21 +96,26 @@ struct Script {
     active: bool,
     /// Every call fails with this code.
     fail_with: Option<Code>,
+    /// Whether `StreamMetricSpec` is implemented (it then forwards `Scripted::spec_pushes`).
+    stream_specs: bool,
 }
 
 /// An external scaler that answers its [`Script`] and records the requests.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Scripted {
     script: Arc<Mutex<Script>>,
     metric_requests: Arc<Mutex<Vec<proto::GetMetricsRequest>>>,
     active_requests: Arc<Mutex<Vec<proto::ScaledObjectRef>>>,
+    spec_pushes: broadcast::Sender<Vec<proto::MetricSpec>>,
 }
 
 impl Scripted {
     fn new(script: Script) -> Self {
         Self {
             script: Arc::new(Mutex::new(script)),
-            ..Self::default()
+            metric_requests: Arc::default(),
+            active_requests: Arc::default(),
+            spec_pushes: broadcast::channel(16).0,
         }
     }
 
@@ -180,7 +185,17 @@ impl ExternalScaler for Scripted {
         &self,
         _request: Request<proto::ScaledObjectRef>,
     ) -> Result<Response<Self::StreamMetricSpecStream>, Status> {
-        Err(Status::unimplemented("scripted"))
+        if !self.answer()?.stream_specs {
+            return Err(Status::unimplemented("scripted"));
+        }
+        let receiver = self.spec_pushes.subscribe();
+        Ok(Response::new(Box::pin(futures::stream::unfold(
+            receiver,
+            |mut receiver| async {
+                let metric_specs = receiver.recv().await.ok()?;
+                Some((Ok(proto::GetMetricSpecResponse { metric_specs }), receiver))
+            },
+        ))))
     }
 }
 
@@ -392,6 +407,7 @@ async fn float_fields_win_when_positive_and_integers_are_the_fallback() {
         values: vec![value("a", 7, 0.0), value("a", 9, 2.5)],
         active: true,
         fail_with: None,
+        stream_specs: false,
     });
     let server = start(ExternalScalerServer::new(scripted.clone()), 0, None).await;
     let context = unshared_context();
@@ -753,6 +769,7 @@ async fn windlass_plan_reports_what_keda_would() {
         values: vec![value("queue-depth", 0, 42.0)],
         active: true,
         fail_with: None,
+        stream_specs: false,
     });
     let server = start(ExternalScalerServer::new(scripted.clone()), 0, None).await;
     let manifests = Manifests::with(&format!(
@@ -814,4 +831,109 @@ spec:
         Some("orders")
     );
     server.stop().await;
+}
+
+#[tokio::test]
+async fn pushed_metric_specs_replace_get_metric_spec() {
+    let scripted = Scripted::new(Script {
+        specs: vec![spec("polled", 10, 0.0)],
+        stream_specs: true,
+        ..Script::default()
+    });
+    let server = start(ExternalScalerServer::new(scripted.clone()), 0, None).await;
+    let context = unshared_context();
+    let scaler = build(
+        &context,
+        "external-push",
+        &[("scalerAddress", &server.address())],
+        &[],
+    );
+    assert_eq!(
+        live_specs(&scaler).await.unwrap(),
+        [("s0-polled".to_owned(), 10.0)]
+    );
+
+    // The specs are followed while the activity stream is polled; StreamIsActive is
+    // unimplemented here, which only yields errors on the activity side.
+    let mut activity = scaler.as_push().unwrap().activity_stream();
+    let follower = tokio::spawn(async move { while activity.next().await.is_some() {} });
+    let pushes = scripted.spec_pushes.clone();
+    wait_for(
+        "the StreamMetricSpec subscriber",
+        Duration::from_secs(10),
+        || {
+            let count = pushes.receiver_count();
+            async move { (count > 0).then_some(()) }
+        },
+    )
+    .await;
+    scripted
+        .spec_pushes
+        .send(vec![spec("pushed", 0, 2.5)])
+        .unwrap();
+    wait_for("the pushed specs", Duration::from_secs(10), || {
+        let scaler = scaler.clone();
+        async move {
+            let specs = live_specs(&scaler).await.ok()?;
+            (specs == [("s0-pushed".to_owned(), 2.5)]).then_some(())
+        }
+    })
+    .await;
+    follower.abort();
+    let _ = follower.await;
+    server.stop().await;
+}
+
+/// The example plugin, built as a user would build it and run as its own process.
+#[tokio::test]
+async fn the_example_plugin_builds_and_serves() {
+    let bin = tokio::task::spawn_blocking(|| {
+        windlass_tests::example_bin("scalers", "queue_depth_plugin")
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let depth = dir.path().join("queue-depth");
+    std::fs::write(&depth, "42\n").unwrap();
+    let port = windlass_tests::servers::free_port();
+    let mut command = std::process::Command::new(bin);
+    command.arg(format!("127.0.0.1:{port}"));
+    let _plugin =
+        windlass_tests::servers::ServerProcess::spawn("queue-depth-plugin", command, dir.path());
+
+    let context = unshared_context();
+    let path = depth.to_str().unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let scaler = build(
+        &context,
+        "external",
+        &[
+            ("scalerAddress", &address),
+            ("path", path),
+            ("targetSize", "10"),
+        ],
+        &[],
+    );
+    let specs = wait_for("the example plugin", Duration::from_secs(30), || {
+        let scaler = scaler.clone();
+        async move { live_specs(&scaler).await.ok() }
+    })
+    .await;
+    assert_eq!(specs, [("s0-queue-depth".to_owned(), 10.0)]);
+    assert_eq!(
+        sample(&scaler, "s0-queue-depth").await.unwrap(),
+        Sample {
+            value: 42.0,
+            active: true
+        }
+    );
+    std::fs::write(&depth, "lots").unwrap();
+    let error = sample(&scaler, "s0-queue-depth").await.unwrap_err();
+    assert_eq!(error.category, ErrorCategory::Query, "{error}");
+    std::fs::remove_file(&depth).unwrap();
+    let error = sample(&scaler, "s0-queue-depth").await.unwrap_err();
+    assert_eq!(error.category, ErrorCategory::Connect, "{error}");
+    let missing = build(&context, "external", &[("scalerAddress", &address)], &[]);
+    let error = sample(&missing, "s0-queue-depth").await.unwrap_err();
+    assert!(error.message.contains("`path` is required"), "{error}");
 }

@@ -57,19 +57,24 @@ fn exe_name() -> String {
 
 /// `cargo build -p windlass-operator --bin windlass`, returning the executable Cargo reports.
 fn cargo_build(profile: &Path) -> Result<PathBuf> {
+    cargo_build_target(
+        profile,
+        &["-p", "windlass-operator", "--bin", "windlass"],
+        &exe_name(),
+    )
+}
+
+/// `cargo build <target>` (package and target selection), returning the executable named `exe`
+/// that Cargo reports.
+fn cargo_build_target(profile: &Path, target: &[&str], exe: &str) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .arg("build")
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"))
-        .args([
-            "-p",
-            "windlass-operator",
-            "--bin",
-            "windlass",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(target)
+        .arg("--message-format=json-render-diagnostics")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
     // Cargo sets these for the test process; inherited, they change build-script inputs (ring
@@ -101,7 +106,7 @@ fn cargo_build(profile: &Path) -> Result<PathBuf> {
     }
     let output = command.output().context("running cargo build")?;
     if !output.status.success() {
-        bail!("cargo build -p windlass-operator --bin windlass failed");
+        bail!("cargo build {} failed", target.join(" "));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
@@ -109,8 +114,22 @@ fn cargo_build(profile: &Path) -> Result<PathBuf> {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
         .filter_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .find(|path| path.file_name().is_some_and(|n| n == exe_name().as_str()))
-        .context("cargo build reported no windlass executable")
+        .find(|path| path.file_name().is_some_and(|n| n == exe))
+        .with_context(|| format!("cargo build reported no {exe} executable"))
+}
+
+/// Builds the Cargo example `example` of `package` in the test's target directory and profile
+/// (a no-op when fresh) and returns its executable.
+///
+/// # Panics
+/// When it cannot be built.
+pub fn example_bin(package: &str, example: &str) -> PathBuf {
+    let exe = format!("{example}{}", std::env::consts::EXE_SUFFIX);
+    profile_dir()
+        .and_then(|profile| {
+            cargo_build_target(&profile, &["-p", package, "--example", example], &exe)
+        })
+        .unwrap_or_else(|error| panic!("building example {example}: {error:#}"))
 }
 
 fn locate_windlass() -> Result<PathBuf> {
