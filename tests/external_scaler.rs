@@ -200,11 +200,13 @@ impl ExternalScaler for Scripted {
 }
 
 /// A scaler for plugins: one metric `queue-depth` (target 5) whose value a test sets, pushing
-/// `true` whenever a test calls [`Counter::push`].
+/// activity whenever a test calls [`Counter::push`] and ending every activity stream on
+/// [`Counter::hang_up`].
 #[derive(Clone, Debug)]
 struct Counter {
     value: Arc<Mutex<f64>>,
-    pushes: broadcast::Sender<bool>,
+    /// `None` ends the streams.
+    pushes: broadcast::Sender<Option<bool>>,
 }
 
 impl Counter {
@@ -217,6 +219,28 @@ impl Counter {
 
     fn set(&self, value: f64) {
         *self.value.lock().unwrap() = value;
+    }
+
+    fn push(&self, active: bool) {
+        self.pushes.send(Some(active)).unwrap();
+    }
+
+    fn hang_up(&self) {
+        self.pushes.send(None).unwrap();
+    }
+
+    /// Waits until `count` activity streams are subscribed.
+    async fn subscribers(&self, count: usize) {
+        let pushes = self.pushes.clone();
+        wait_for(
+            "StreamIsActive subscribers",
+            Duration::from_secs(10),
+            || {
+                let subscribed = pushes.receiver_count();
+                async move { (subscribed == count).then_some(()) }
+            },
+        )
+        .await;
     }
 
     fn serve(&self) -> ExternalScalerServer<impl ExternalScaler> {
@@ -255,11 +279,8 @@ impl PushScaler for Counter {
     fn activity_stream(&self) -> ActivityStream {
         let receiver = self.pushes.subscribe();
         Box::pin(futures::stream::unfold(receiver, |mut receiver| async {
-            receiver
-                .recv()
-                .await
-                .ok()
-                .map(|active| (Ok(active), receiver))
+            let active = receiver.recv().await.ok().flatten()?;
+            Some((Ok(active), receiver))
         }))
     }
 }
@@ -498,19 +519,16 @@ async fn errors_and_empty_specs_map_to_keda_categories() {
 async fn a_pushed_true_reaches_the_engine_immediately() {
     let counter = Counter::new(0.0);
     let server = start(counter.serve(), 0, None).await;
+    let port = server.port;
+    let address = server.address();
     let context = unshared_context();
     let scaler = build(
         &context,
         "external-push",
-        &[("scalerAddress", &server.address())],
+        &[("scalerAddress", &address)],
         &[],
     );
-    let plain = build(
-        &context,
-        "external",
-        &[("scalerAddress", &server.address())],
-        &[],
-    );
+    let plain = build(&context, "external", &[("scalerAddress", &address)], &[]);
     assert!(plain.as_push().is_none(), "only external-push pushes");
 
     // Sampling works on external-push as on external.
@@ -520,8 +538,7 @@ async fn a_pushed_true_reaches_the_engine_immediately() {
         .as_push()
         .expect("external-push is a push source")
         .activity_stream();
-    // The stream subscribes when first polled: poll it in a task and wait for the plugin to see
-    // the subscriber.
+    // The stream subscribes when first polled: poll it in a task.
     let (forward, mut received) = tokio::sync::mpsc::unbounded_channel();
     let follower = tokio::spawn(async move {
         while let Some(item) = activity.next().await {
@@ -530,19 +547,10 @@ async fn a_pushed_true_reaches_the_engine_immediately() {
             }
         }
     });
-    let pushes = counter.pushes.clone();
-    wait_for(
-        "the plugin's StreamIsActive subscriber",
-        Duration::from_secs(10),
-        || {
-            let count = pushes.receiver_count();
-            async move { (count > 0).then_some(()) }
-        },
-    )
-    .await;
+    counter.subscribers(1).await;
 
     let sent = Instant::now();
-    counter.pushes.send(true).unwrap();
+    counter.push(true);
     let item = tokio::time::timeout(Duration::from_secs(1), received.recv())
         .await
         .expect("the push arrives well within the polling interval")
@@ -553,13 +561,34 @@ async fn a_pushed_true_reaches_the_engine_immediately() {
         "{:?}",
         sent.elapsed()
     );
-    counter.pushes.send(false).unwrap();
-    let item = tokio::time::timeout(Duration::from_secs(1), received.recv())
-        .await
-        .unwrap();
-    assert_eq!(item, Some(Ok(false)));
+    counter.push(false);
+    let item = tokio::time::timeout(Duration::from_secs(1), received.recv()).await;
+    assert_eq!(item.unwrap(), Some(Ok(false)));
+
+    // The plugin ends its streams and restarts on the same port: after the clean end of stream
+    // the engine resubscribes after KEDA's 2 s, and pushes flow again.
+    let ended = Instant::now();
+    counter.hang_up();
+    counter.subscribers(0).await;
+    server.stop().await;
+    let server = start(counter.serve(), port, None).await;
+    counter.subscribers(1).await;
+    let waited = ended.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
+        "resubscribed after {waited:?}"
+    );
+    counter.push(true);
+    let item = tokio::time::timeout(Duration::from_secs(1), received.recv()).await;
+    assert_eq!(
+        item.unwrap(),
+        Some(Ok(true)),
+        "nothing but the push was yielded"
+    );
 
     follower.abort();
+    let _ = follower.await;
+    counter.hang_up();
     server.stop().await;
 }
 
