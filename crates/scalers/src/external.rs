@@ -65,6 +65,8 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -286,14 +288,13 @@ impl Scaler for ExternalScaler {
 
     fn query_key(&self, metric: &MetricName) -> Option<String> {
         // The request carries the ScaledObject and its metadata, so only the same trigger of the
-        // same ScaledObject asks the same question.
-        Some(format!(
-            "external|{:x}|{}/{}|{:?}|{metric}",
-            self.channel_key().digest(),
-            self.object.namespace,
-            self.object.name,
-            self.metadata.scaler_metadata
-        ))
+        // same ScaledObject asks the same question. Hashed: resolved `FromEnv` values and TLS
+        // keys may be secrets.
+        let mut hasher = DefaultHasher::new();
+        self.channel_key().hash(&mut hasher);
+        self.object.hash(&mut hasher);
+        self.metadata.scaler_metadata.hash(&mut hasher);
+        Some(format!("external|{:016x}|{metric}", hasher.finish()))
     }
 
     /// KEDA's `GetMetricsAndActivity`: `GetMetrics` for the metric (the sum of the returned
