@@ -1,7 +1,7 @@
 //! Serving a scaler written in Rust over KEDA's external scaler protocol, so that Windlass (with
 //! `type: external` or `external-push`) or KEDA itself can use it.
 //!
-//! Write a type that implements [`Scaler`] (and [`PushScaler`] if it can push activity), then
+//! Write a type that implements [`Scaler`] (and [`PushScaler`](scaler_core::PushScaler) if it can push activity), then
 //! hand [`serve`] a listener and a function that gives the scaler for a request. Each call
 //! carries the ScaledObject's name, namespace and the trigger's metadata
 //! ([`proto::ScaledObjectRef`]), so one plugin can serve many ScaledObjects with different
@@ -14,7 +14,7 @@
 //! | `GetMetricSpec` | [`Scaler::live_metric_specs`] (external metrics only), names without their `s0-` prefix: the engine that calls adds its own `s<index>-` |
 //! | `GetMetrics` | [`Scaler::sample`] of the metric named in the request; `metricValueFloat` carries the value, `metricValue` the value rounded |
 //! | `IsActive` | [`Scaler::sample`] of every metric: active if any sample is |
-//! | `StreamIsActive` | [`PushScaler::activity_stream`] when [`Scaler::as_push`] is `Some`; `Unimplemented` otherwise |
+//! | `StreamIsActive` | [`PushScaler::activity_stream`](scaler_core::PushScaler::activity_stream) when [`Scaler::as_push`] is `Some`; `Unimplemented` otherwise |
 //! | `StreamMetricSpec` | `Unimplemented` (the engine then keeps calling `GetMetricSpec`) |
 //!
 //! A [`ScalerError`] becomes a gRPC status: `Connect` → `Unavailable`, `Timeout` →
