@@ -23,9 +23,10 @@
 //!   group, takes no partitions and commits nothing), created on first use and shared by every
 //!   trigger reading that group on that cluster. Its cost is librdkafka's threads (about one per
 //!   broker plus two); that is the price of staying in safe `rdkafka`, and it is per group, not per
-//!   ScaledObject.
-//! - Clients are never rebuilt: librdkafka reconnects by itself, and dropping a client whose
-//!   brokers are gone can block, which must not happen on an async worker.
+//!   ScaledObject. A reader unused for 15 minutes (its ScaledObject is gone, or reads another
+//!   group) is closed.
+//! - Clients are not rebuilt after errors: librdkafka reconnects by itself. Closing a client can
+//!   wait on its brokers, so it happens on the blocking pool, never on an async worker.
 //! - Calls are blocking in librdkafka; each runs on tokio's blocking pool with a timeout (the
 //!   process-wide sample timeout), so a dead cluster costs a bounded wait and a categorised error.
 //!
@@ -35,11 +36,11 @@
 //! and no host-name check; `sasl: plaintext` → `PLAIN`, `scram_sha256`/`scram_sha512` →
 //! `SCRAM-SHA-256`/`SCRAM-SHA-512` with `sasl.username`/`sasl.password`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
@@ -293,11 +294,25 @@ impl KafkaClientError {
 
 type Client = Arc<BaseConsumer<DefaultConsumerContext>>;
 
+/// Group readers unused this long are closed: the ScaledObject that read the group is gone or
+/// reads another group now.
+const IDLE_READER: Duration = Duration::from_secs(15 * 60);
+
+type GroupKey = (KafkaConnection, String);
+
 /// The shared Kafka clients: one per cluster and credentials, and one per consumer group read.
-#[derive(Default)]
 pub struct KafkaClients {
     clusters: SharedConnections<KafkaConnection, Client>,
-    groups: SharedConnections<(KafkaConnection, String), Client>,
+    groups: SharedConnections<GroupKey, Client>,
+    /// When each group reader was last asked for.
+    reader_use: Mutex<HashMap<GroupKey, Instant>>,
+    idle_reader: Duration,
+}
+
+impl Default for KafkaClients {
+    fn default() -> Self {
+        Self::with_idle_reader_limit(IDLE_READER)
+    }
 }
 
 impl fmt::Debug for KafkaClients {
@@ -335,6 +350,16 @@ where
 }
 
 impl KafkaClients {
+    /// Clients whose group readers close after `idle` without use.
+    pub fn with_idle_reader_limit(idle: Duration) -> Self {
+        Self {
+            clusters: SharedConnections::default(),
+            groups: SharedConnections::default(),
+            reader_use: Mutex::default(),
+            idle_reader: idle,
+        }
+    }
+
     /// How many cluster clients and group readers exist (for tests and diagnostics).
     pub fn counts(&self) -> (usize, usize) {
         (self.clusters.len(), self.groups.len())
@@ -366,6 +391,7 @@ impl KafkaClients {
         timeout: Duration,
     ) -> Result<Client, KafkaClientError> {
         let key = (connection.clone(), group.to_owned());
+        self.retire_idle_readers(&key).await;
         self.groups
             .get_or_connect(&key, || async {
                 let mut config = connection.config(timeout);
@@ -378,6 +404,39 @@ impl KafkaClients {
                 Ok(Arc::new(consumer))
             })
             .await
+    }
+
+    /// Notes the use of `current` and closes the readers idle for too long. A reader is dropped
+    /// on the blocking pool: closing a librdkafka consumer can wait on its brokers.
+    async fn retire_idle_readers(&self, current: &GroupKey) {
+        let now = Instant::now();
+        let idle: Vec<GroupKey> = {
+            let mut uses = self
+                .reader_use
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            uses.insert(current.clone(), now);
+            let idle: Vec<GroupKey> = uses
+                .iter()
+                .filter(|(_, used)| now.duration_since(**used) > self.idle_reader)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in &idle {
+                uses.remove(key);
+            }
+            idle
+        };
+        for key in idle {
+            let reader = self
+                .groups
+                .get_or_connect(&key, || async { Err(()) })
+                .await
+                .ok();
+            self.groups.invalidate(&key);
+            if let Some(reader) = reader {
+                drop(tokio::task::spawn_blocking(move || drop(reader)));
+            }
+        }
     }
 
     /// Partition ids of `topics` (one metadata request per topic), or of every topic in the
@@ -444,6 +503,9 @@ impl KafkaClients {
         timeout: Duration,
     ) -> Result<PartitionOffsets, KafkaClientError> {
         const OPERATION: &str = "listing consumer group offsets";
+        if partitions.values().all(Vec::is_empty) {
+            return Ok(PartitionOffsets::new());
+        }
         let client = self.group(connection, group, timeout).await?;
         let servers = connection.bootstrap_servers.clone();
         let list = partition_list(partitions);
@@ -663,6 +725,36 @@ mod tests {
         );
         assert_eq!(sasl_only.properties["security.protocol"], "sasl_plaintext");
         assert_eq!(sasl_only.properties["sasl.mechanism"], "PLAIN");
+    }
+
+    #[tokio::test]
+    async fn idle_group_readers_are_closed() {
+        use rdkafka::mocking::MockCluster;
+
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("t", 1, 1).unwrap();
+        let connection =
+            KafkaConnection::new(&[mock.bootstrap_servers()], None, &SaslSettings::None);
+        // Any time at all is too long: the reader of `a` is idle once `b` is asked for.
+        let clients = KafkaClients::with_idle_reader_limit(Duration::ZERO);
+        let partitions: TopicPartitions = [("t".to_owned(), vec![0])].into_iter().collect();
+        let timeout = Duration::from_secs(5);
+        for group in ["a", "b"] {
+            let offsets = clients
+                .committed_offsets(&connection, group, &partitions, timeout)
+                .await
+                .unwrap();
+            assert_eq!(offsets[&("t".to_owned(), 0)], -1);
+        }
+        // Reading `b` closed `a`.
+        assert_eq!(clients.counts(), (0, 1));
+        // No partitions: nothing to ask, no reader made.
+        let none = clients
+            .committed_offsets(&connection, "c", &TopicPartitions::new(), timeout)
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        assert_eq!(clients.counts(), (0, 1));
     }
 
     #[test]
