@@ -80,7 +80,9 @@ use crate::kafka::{
     build_metric, total_lag,
 };
 use crate::kafka_auth::{AwsAuthorization, Tls, TlsMaterial, read_aws_authorization, single_enum};
-use crate::kafka_client::{KafkaClientError, KafkaConnection, SaslSettings, TopicPartitions};
+use crate::kafka_client::{
+    KafkaClientError, KafkaConnection, SaslSettings, TopicPartitions, request_timeout,
+};
 use thiserror::Error;
 
 mod defaults {
@@ -488,7 +490,7 @@ impl ApacheKafkaScaler {
             .connection
             .as_ref()
             .ok_or(ApacheKafkaError::UnsupportedSasl)?;
-        let timeout = self.context.settings().default_timeout;
+        let timeout = request_timeout(self.context.settings().default_timeout);
         let kafka = self.context.kafka();
         let group = &self.metadata.consumer_group;
         let described = if self.metadata.topics.is_empty() {

@@ -112,7 +112,7 @@ use crate::ScalerContext;
 use crate::kafka_auth::{AwsAuthorization, Tls, TlsMaterial, read_aws_authorization, single_enum};
 use crate::kafka_client::{
     KafkaClientError, KafkaConnection, PartitionOffsets, SaslSettings, TopicPartitions,
-    committed_topics,
+    committed_topics, request_timeout,
 };
 use thiserror::Error;
 
@@ -1005,7 +1005,7 @@ impl KafkaScaler {
             .connection
             .as_ref()
             .map_err(|sasl| KafkaError::UnsupportedSasl(sasl))?;
-        let timeout = self.context.settings().default_timeout;
+        let timeout = request_timeout(self.context.settings().default_timeout);
         let kafka = self.context.kafka();
         let group = &self.metadata.consumer_group;
         let (partitions, known) = self.topic_partitions(connection, timeout).await?;

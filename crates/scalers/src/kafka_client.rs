@@ -662,6 +662,13 @@ fn partition_list(partitions: &TopicPartitions) -> TopicPartitionList {
     list
 }
 
+/// The bound on one librdkafka request within a sample bounded by `sample_timeout`: shorter, so
+/// a request that hangs fails with its own error (which request, which cluster) before the
+/// sample's timeout cuts it off anonymously.
+pub fn request_timeout(sample_timeout: Duration) -> Duration {
+    sample_timeout.mul_f64(0.8)
+}
+
 /// Topics of `offsets` with at least one committed offset: what Kafka's OffsetFetch for all
 /// topics of a group answers.
 pub fn committed_topics(offsets: &PartitionOffsets) -> BTreeSet<String> {
