@@ -11,15 +11,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use scaler_core::activity::{self, MetricOutcome, MetricResult, TriggerKind, TriggerOutcome};
 use scaler_core::decision::{self, Action, DecisionInput, TargetRef};
 use scaler_core::hpa;
-use scaler_core::{MetricSpec, SampleRequest};
+use scaler_core::metric::ExternalMetric;
+use scaler_core::{MetricSpec, Sample, SampleRequest, ScalerError};
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::manifest::ManifestSet;
-use crate::prepare::{self, PreparedObject};
+use crate::prepare::{self, PreparedObject, PreparedTrigger};
 use crate::resolve::ResolveOptions;
 
 /// One trigger's sample in `-o json`.
@@ -191,11 +193,13 @@ async fn plan_round(
     states: &mut [ObjectState],
     now: DateTime<Utc>,
 ) -> Vec<ObjectPlan> {
-    let mut plans = Vec::with_capacity(objects.len());
-    for (object, state) in objects.iter().zip(states.iter_mut()) {
-        plans.push(plan_object(object, state, now).await);
-    }
-    plans
+    join_all(
+        objects
+            .iter()
+            .zip(states.iter_mut())
+            .map(|(object, state)| plan_object(object, state, now)),
+    )
+    .await
 }
 
 /// Samples one ScaledObject's triggers and decides, updating `state` for the next round.
@@ -247,53 +251,21 @@ async fn plan_object(
         .and_then(|h| h.behavior.as_ref())
         .map(crate::hpa_behavior::to_engine);
 
-    // Sample every external metric of every trigger.
-    let mut outcomes = Vec::with_capacity(object.triggers.len());
+    // Sample every trigger at once, as KEDA does: one slow backend must not delay the others.
+    let sampled = join_all(
+        object
+            .triggers
+            .iter()
+            .map(|trigger| sample_trigger(trigger, now)),
+    )
+    .await;
+    let tolerances = hpa::Tolerances::for_behavior(behavior.as_ref());
+    let mut outcomes = Vec::with_capacity(sampled.len());
     let mut hpa_metrics = Vec::new();
-    for trigger in &object.triggers {
-        let kind = TriggerKind::of(&trigger.trigger_type);
-        let mut metrics = Vec::new();
-        let mut specs = trigger.metric_specs();
-        let mut live_error = None;
-        if let (true, Some(scaler)) = (specs.is_empty(), &trigger.scaler) {
-            // Metrics named by the backend (external scalers): ask it for them.
-            match scaler.live_metric_specs().await {
-                Ok(live) => specs = live,
-                Err(error) => live_error = Some(error.message),
-            }
-        }
-        if specs.is_empty() {
-            plan.triggers.push(TriggerPlan {
-                index: trigger.index,
-                trigger_type: trigger.trigger_type.clone(),
-                metric_name: None,
-                value: None,
-                target: None,
-                metric_type: None,
-                active: None,
-                proposed_replicas: None,
-                error: Some(live_error.unwrap_or_else(|| {
-                    scaler_core::ScalerError::unsupported(&trigger.trigger_type).message
-                })),
-            });
-        }
-        for spec in specs {
-            let MetricSpec::External(metric) = spec else {
-                plan.triggers.push(TriggerPlan {
-                    index: trigger.index,
-                    trigger_type: trigger.trigger_type.clone(),
-                    metric_name: Some(trigger.trigger_type.clone()),
-                    value: None,
-                    target: None,
-                    metric_type: None,
-                    active: None,
-                    proposed_replicas: None,
-                    error: Some(
-                        "read by the HPA from the resource metrics API; never activates".into(),
-                    ),
-                });
-                continue;
-            };
+    for trigger in sampled {
+        plan.triggers.extend(trigger.notes);
+        let mut metrics = Vec::with_capacity(trigger.samples.len());
+        for (metric, result) in trigger.samples {
             let mut row = TriggerPlan {
                 index: trigger.index,
                 trigger_type: trigger.trigger_type.clone(),
@@ -305,20 +277,13 @@ async fn plan_object(
                 proposed_replicas: None,
                 error: None,
             };
-            let result = match &trigger.scaler {
-                Some(scaler) => {
-                    scaler
-                        .sample(SampleRequest {
-                            metric: &metric.name,
-                            now,
-                        })
-                        .await
-                }
-                None => Err(scaler_core::ScalerError::metadata(
-                    "the trigger could not be built",
-                )),
+            // A failed metric reaches the HPA too: it does not scale down while one fails.
+            let mut reading = hpa::MetricReading {
+                target_type: metric.target_type,
+                target: metric.target,
+                value: None,
             };
-            match result {
+            let result = match result {
                 Ok(sample) => {
                     let value = scaler_core::metric::to_milli_precision(sample.value);
                     row.value = Some(value);
@@ -327,35 +292,27 @@ async fn plan_object(
                         &metric,
                         value,
                         hpa::TargetReplicas::settled(state.current_replicas.max(1)),
-                        hpa::Tolerances::for_behavior(behavior.as_ref()),
+                        tolerances,
                     ));
-                    hpa_metrics.push(hpa::MetricReading {
-                        target_type: metric.target_type,
-                        target: metric.target,
-                        value: Some(value),
-                    });
-                    metrics.push(MetricOutcome {
-                        name: metric.name.clone(),
-                        result: MetricResult::Sample(sample),
-                    });
+                    reading.value = Some(value);
+                    MetricResult::Sample(sample)
                 }
                 Err(error) => {
                     row.error = Some(error.message.clone());
-                    // The HPA sees the failure too: it will not scale down while a metric fails.
-                    hpa_metrics.push(hpa::MetricReading {
-                        target_type: metric.target_type,
-                        target: metric.target,
-                        value: None,
-                    });
-                    metrics.push(MetricOutcome {
-                        name: metric.name.clone(),
-                        result: MetricResult::Error(error),
-                    });
+                    MetricResult::Error(error)
                 }
-            }
+            };
+            hpa_metrics.push(reading);
+            metrics.push(MetricOutcome {
+                name: metric.name.clone(),
+                result,
+            });
             plan.triggers.push(row);
         }
-        outcomes.push(TriggerOutcome { kind, metrics });
+        outcomes.push(TriggerOutcome {
+            kind: trigger.kind,
+            metrics,
+        });
     }
     plan.max_proposed_replicas = plan
         .triggers
@@ -442,6 +399,80 @@ async fn plan_object(
     }
     state.current_replicas = plan.desired_replicas;
     plan
+}
+
+/// What one trigger's scaler answered in one round.
+struct SampledTrigger {
+    index: usize,
+    trigger_type: String,
+    kind: TriggerKind,
+    /// Each external metric with its sample.
+    samples: Vec<(ExternalMetric, Result<Sample, ScalerError>)>,
+    /// Rows for what has no sample: resource metrics, or metrics the backend did not name.
+    notes: Vec<TriggerPlan>,
+}
+
+/// Samples every external metric of one trigger (asking the backend for their names first
+/// when only it knows them, as external scalers do).
+async fn sample_trigger(trigger: &PreparedTrigger, now: DateTime<Utc>) -> SampledTrigger {
+    let mut sampled = SampledTrigger {
+        index: trigger.index,
+        trigger_type: trigger.trigger_type.clone(),
+        kind: TriggerKind::of(&trigger.trigger_type),
+        samples: Vec::new(),
+        notes: Vec::new(),
+    };
+    let note = |metric_name: Option<String>, error: String| TriggerPlan {
+        index: trigger.index,
+        trigger_type: trigger.trigger_type.clone(),
+        metric_name,
+        value: None,
+        target: None,
+        metric_type: None,
+        active: None,
+        proposed_replicas: None,
+        error: Some(error),
+    };
+    let Some(scaler) = &trigger.scaler else {
+        sampled
+            .notes
+            .push(note(None, "the trigger could not be built".into()));
+        return sampled;
+    };
+    let mut specs = trigger.metric_specs();
+    if specs.is_empty() {
+        match scaler.live_metric_specs().await {
+            Ok(live) => specs = live,
+            Err(error) => {
+                sampled.notes.push(note(None, error.message));
+                return sampled;
+            }
+        }
+    }
+    if specs.is_empty() {
+        sampled.notes.push(note(
+            None,
+            ScalerError::unsupported(&trigger.trigger_type).message,
+        ));
+    }
+    for spec in specs {
+        match spec {
+            MetricSpec::External(metric) => {
+                let result = scaler
+                    .sample(SampleRequest {
+                        metric: &metric.name,
+                        now,
+                    })
+                    .await;
+                sampled.samples.push((metric, result));
+            }
+            MetricSpec::Resource(_) => sampled.notes.push(note(
+                Some(trigger.trigger_type.clone()),
+                "read by the HPA from the resource metrics API; never activates".into(),
+            )),
+        }
+    }
+    sampled
 }
 
 fn print_plans(plans: &[ObjectPlan], output: OutputFormat) {
