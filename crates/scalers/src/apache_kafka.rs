@@ -1006,74 +1006,80 @@ mod tests {
     /// KEDA's `parseApacheKafkaAuthParamsTestDataset`: `sasl`/`tls` from the TriggerAuthentication.
     #[test]
     fn parse_apache_kafka_auth_params_test_dataset() {
-        let cases: &[(&str, Pairs, Outcome, bool)] = &[
-            (
-                "SASL plaintext",
-                &[
+        struct AuthParamsCase {
+            name: &'static str,
+            auth: Pairs,
+            expected: Outcome,
+            tls: bool,
+        }
+        let cases: &[AuthParamsCase] = &[
+            AuthParamsCase {
+                name: "SASL plaintext",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "SASL scram_sha256",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL scram_sha256",
+                auth: &[
                     ("sasl", "scram_sha256"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "SASL scram_sha512",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL scram_sha512",
+                auth: &[
                     ("sasl", "scram_sha512"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "TLS only",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS only",
+                auth: &[
                     ("tls", "enable"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS cert/key",
-                &[("tls", "enable"), ("cert", "ceert"), ("key", "keey")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS keyPassword",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "TLS cert/key",
+                auth: &[("tls", "enable"), ("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "TLS keyPassword",
+                auth: &[
                     ("tls", "enable"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                     ("keyPassword", "keeyPassword"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS CA only",
-                &[("tls", "enable"), ("ca", "caaa")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "SASL + TLS",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "TLS CA only",
+                auth: &[("tls", "enable"), ("ca", "caaa")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1082,68 +1088,68 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "SASL + TLS disabled",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS disabled",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "SASL incorrect type",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL incorrect type",
+                auth: &[
                     ("sasl", "foo"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "SASL missing username",
-                &[("sasl", "plaintext"), ("password", "admin")],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "SASL missing password",
-                &[("sasl", "plaintext"), ("username", "admin")],
-                Outcome::Err("password"),
-                false,
-            ),
-            (
-                "TLS missing cert",
-                &[("tls", "enable"), ("ca", "caaa"), ("key", "keey")],
-                Outcome::Err("cert"),
-                false,
-            ),
-            (
-                "TLS missing key",
-                &[("tls", "enable"), ("ca", "caaa"), ("cert", "ceert")],
-                Outcome::Err("key"),
-                false,
-            ),
-            (
-                "TLS invalid",
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL missing username",
+                auth: &[("sasl", "plaintext"), ("password", "admin")],
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL missing password",
+                auth: &[("sasl", "plaintext"), ("username", "admin")],
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS missing cert",
+                auth: &[("tls", "enable"), ("ca", "caaa"), ("key", "keey")],
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS missing key",
+                auth: &[("tls", "enable"), ("ca", "caaa"), ("cert", "ceert")],
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS invalid",
+                auth: &[
                     ("tls", "yes"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "SASL + TLS incorrect sasl",
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS incorrect sasl",
+                auth: &[
                     ("sasl", "foo"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1152,12 +1158,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "SASL + TLS incorrect tls",
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS incorrect tls",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1166,12 +1172,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "SASL + TLS missing username",
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing username",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("password", "admin"),
                     ("tls", "enable"),
@@ -1179,12 +1185,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "SASL + TLS missing password",
-                &[
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing password",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("tls", "enable"),
@@ -1192,12 +1198,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("password"),
-                false,
-            ),
-            (
-                "SASL + TLS missing cert",
-                &[
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing cert",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1205,12 +1211,12 @@ mod tests {
                     ("ca", "caaa"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("cert"),
-                false,
-            ),
-            (
-                "SASL + TLS missing key",
-                &[
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing key",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1218,11 +1224,17 @@ mod tests {
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                 ],
-                Outcome::Err("key"),
-                false,
-            ),
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
         ];
-        for (name, auth, expected, tls) in cases {
+        for AuthParamsCase {
+            name,
+            auth,
+            expected,
+            tls,
+        } in cases
+        {
             if let Some(m) = check(name, VALID, auth, expected) {
                 assert_eq!(m.tls.is_enabled(), *tls, "{name}");
                 if let Tls::Enabled(material) = &m.tls {
@@ -1248,345 +1260,359 @@ mod tests {
         const T: (&str, &str) = ("topic", "my-topics");
         const I: (&str, &str) = ("allowIdleConsumers", "true");
         const R: (&str, &str) = ("awsRegion", "us-east-1");
-        let cases: &[(&str, Pairs, Pairs, Outcome, bool)] = &[
-            (
-                "plaintext",
-                &[("sasl", "plaintext"), B, G, T, I],
-                &[("username", "admin"), ("password", "admin")],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "scram_sha256",
-                &[("sasl", "scram_sha256"), B, G, T, I],
-                &[("username", "admin"), ("password", "admin")],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "scram_sha512",
-                &[("sasl", "scram_sha512"), B, G, T, I],
-                &[("username", "admin"), ("password", "admin")],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "TLS only",
-                &[("tls", "enable"), B, G, T, I],
-                &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS cert/key",
-                &[("tls", "enable"), B, G, T, I],
-                &[("cert", "ceert"), ("key", "keey")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS keyPassword",
-                &[("tls", "enable"), B, G, T, I],
-                &[
+        struct MetadataAndAuthCase {
+            name: &'static str,
+            metadata: Pairs,
+            auth: Pairs,
+            expected: Outcome,
+            tls: bool,
+        }
+        let cases: &[MetadataAndAuthCase] = &[
+            MetadataAndAuthCase {
+                name: "plaintext",
+                metadata: &[("sasl", "plaintext"), B, G, T, I],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "scram_sha256",
+                metadata: &[("sasl", "scram_sha256"), B, G, T, I],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "scram_sha512",
+                metadata: &[("sasl", "scram_sha512"), B, G, T, I],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "TLS only",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "TLS cert/key",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "TLS keyPassword",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("cert", "ceert"),
                     ("key", "keey"),
                     ("keyPassword", "keeyPassword"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS CA only",
-                &[("tls", "enable"), B, G, T, I],
-                &[("ca", "caaa")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "SASL + TLS",
-                &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "TLS CA only",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[("ca", "caaa")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("username", "admin"),
                     ("password", "admin"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "SASL + TLS disabled",
-                &[("sasl", "plaintext"), ("tls", "disable"), B, G, T, I],
-                &[("username", "admin"), ("password", "admin")],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "SASL incorrect type",
-                &[("sasl", "foo"), B, G, T, I],
-                &[("username", "admin"), ("password", "admin")],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "SASL missing username",
-                &[("sasl", "plaintext"), B, G, T, I],
-                &[("password", "admin")],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "SASL missing password",
-                &[("sasl", "plaintext"), B, G, T, I],
-                &[("username", "admin")],
-                Outcome::Err("password"),
-                false,
-            ),
-            (
-                "TLS missing cert",
-                &[("tls", "enable"), B, G, T, I],
-                &[("ca", "caaa"), ("key", "keey")],
-                Outcome::Err("cert"),
-                false,
-            ),
-            (
-                "TLS missing key",
-                &[("tls", "enable"), B, G, T, I],
-                &[("ca", "caaa"), ("cert", "ceert")],
-                Outcome::Err("key"),
-                false,
-            ),
-            (
-                "TLS invalid",
-                &[("tls", "random"), B, G, T, I],
-                &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "SASL + TLS incorrect SASL",
-                &[("sasl", "foo"), ("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS disabled",
+                metadata: &[("sasl", "plaintext"), ("tls", "disable"), B, G, T, I],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL incorrect type",
+                metadata: &[("sasl", "foo"), B, G, T, I],
+                auth: &[("username", "admin"), ("password", "admin")],
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL missing username",
+                metadata: &[("sasl", "plaintext"), B, G, T, I],
+                auth: &[("password", "admin")],
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL missing password",
+                metadata: &[("sasl", "plaintext"), B, G, T, I],
+                auth: &[("username", "admin")],
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "TLS missing cert",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[("ca", "caaa"), ("key", "keey")],
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "TLS missing key",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[("ca", "caaa"), ("cert", "ceert")],
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "TLS invalid",
+                metadata: &[("tls", "random"), B, G, T, I],
+                auth: &[("ca", "caaa"), ("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS incorrect SASL",
+                metadata: &[("sasl", "foo"), ("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("username", "admin"),
                     ("password", "admin"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "SASL + TLS incorrect tls",
-                &[("sasl", "plaintext"), ("tls", "foo"), B, G, T, I],
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS incorrect tls",
+                metadata: &[("sasl", "plaintext"), ("tls", "foo"), B, G, T, I],
+                auth: &[
                     ("username", "admin"),
                     ("password", "admin"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "SASL + TLS missing username",
-                &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS missing username",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("password", "admin"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "SASL + TLS missing password",
-                &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS missing password",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("username", "admin"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("password"),
-                false,
-            ),
-            (
-                "SASL + TLS missing cert",
-                &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS missing cert",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("username", "admin"),
                     ("password", "admin"),
                     ("ca", "caaa"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("cert"),
-                false,
-            ),
-            (
-                "SASL + TLS missing key (and sasl twice)",
-                &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL + TLS missing key (and sasl twice)",
+                metadata: &[("sasl", "plaintext"), ("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                 ],
-                Outcome::Err("key"),
-                false,
-            ),
-            (
-                "SASL in both places",
-                &[("sasl", "scram_sha512"), B, G, T, I],
-                &[
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "SASL in both places",
+                metadata: &[("sasl", "scram_sha512"), B, G, T, I],
+                auth: &[
                     ("sasl", "scram_sha512"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "TLS in both places",
-                &[("tls", "enable"), B, G, T, I],
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "TLS in both places",
+                metadata: &[("tls", "enable"), B, G, T, I],
+                auth: &[
                     ("tls", "enable"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "plaintext with newline",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "plaintext with newline",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("sasl", "plaintext\n"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "plaintext with space",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "plaintext with space",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("sasl", "plaintext "),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "scram_sha256 with newline",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "scram_sha256 with newline",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("sasl", "scram_sha256\n"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "scram_sha256 with space",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "scram_sha256 with space",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("sasl", "scram_sha256 "),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "scram_sha512 with newline",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "scram_sha512 with newline",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("sasl", "scram_sha512\n"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "scram_sha512 with space",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "scram_sha512 with space",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("sasl", "scram_sha512 "),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "MSK with TLS and keys",
-                &[B, G, T, I, R],
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "MSK with TLS and keys",
+                metadata: &[B, G, T, I, R],
+                auth: &[
                     ("tls", "enable"),
                     ("sasl", "aws_msk_iam"),
                     ("awsAccessKeyID", "none"),
                     ("awsSecretAccessKey", "none"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "MSK without region",
-                &[B, G, T, I],
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "MSK without region",
+                metadata: &[B, G, T, I],
+                auth: &[
                     ("tls", "enable"),
                     ("sasl", "aws_msk_iam"),
                     ("awsAccessKeyID", "none"),
                     ("awsSecretAccessKey", "none"),
                 ],
-                Outcome::Err("awsRegion"),
-                true,
-            ),
-            (
-                "MSK without TLS",
-                &[B, G, T, I, R],
-                &[
+                expected: Outcome::Err("awsRegion"),
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "MSK without TLS",
+                metadata: &[B, G, T, I, R],
+                auth: &[
                     ("sasl", "aws_msk_iam"),
                     ("awsAccessKeyID", "none"),
                     ("awsSecretAccessKey", "none"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "MSK without secret key",
-                &[B, G, T, I, R],
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            MetadataAndAuthCase {
+                name: "MSK without secret key",
+                metadata: &[B, G, T, I, R],
+                auth: &[
                     ("tls", "enable"),
                     ("sasl", "aws_msk_iam"),
                     ("awsAccessKeyID", "none"),
                 ],
-                Outcome::Err("awsSecretAccessKey"),
-                true,
-            ),
-            (
-                "MSK without key id",
-                &[B, G, T, I, R],
-                &[
+                expected: Outcome::Err("awsSecretAccessKey"),
+                tls: true,
+            },
+            MetadataAndAuthCase {
+                name: "MSK without key id",
+                metadata: &[B, G, T, I, R],
+                auth: &[
                     ("tls", "enable"),
                     ("sasl", "aws_msk_iam"),
                     ("awsSecretAccessKey", "none"),
                 ],
-                Outcome::Err("awsAccessKeyID"),
-                true,
-            ),
+                expected: Outcome::Err("awsAccessKeyID"),
+                tls: true,
+            },
         ];
-        for (name, metadata, auth, expected, tls) in cases {
+        for MetadataAndAuthCase {
+            name,
+            metadata,
+            auth,
+            expected,
+            tls,
+        } in cases
+        {
             if let Some(m) = check(name, metadata, auth, expected) {
                 assert_eq!(m.tls.is_enabled(), *tls, "{name}");
             }

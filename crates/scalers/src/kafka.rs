@@ -1584,74 +1584,80 @@ mod tests {
     /// KEDA's `parseKafkaAuthParamsTestDataset`: everything from the TriggerAuthentication.
     #[test]
     fn parse_kafka_auth_params_test_dataset() {
-        let cases: &[(&str, Pairs, Outcome, bool)] = &[
-            (
-                "SASL plaintext",
-                &[
+        struct AuthParamsCase {
+            name: &'static str,
+            auth: Pairs,
+            expected: Outcome,
+            tls: bool,
+        }
+        let cases: &[AuthParamsCase] = &[
+            AuthParamsCase {
+                name: "SASL plaintext",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "SASL scram_sha256",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL scram_sha256",
+                auth: &[
                     ("sasl", "scram_sha256"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "SASL scram_sha512",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL scram_sha512",
+                auth: &[
                     ("sasl", "scram_sha512"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "TLS only",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS only",
+                auth: &[
                     ("tls", "enable"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS cert/key, public CA",
-                &[("tls", "enable"), ("cert", "ceert"), ("key", "keey")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS cert/key + keyPassword",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "TLS cert/key, public CA",
+                auth: &[("tls", "enable"), ("cert", "ceert"), ("key", "keey")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "TLS cert/key + keyPassword",
+                auth: &[
                     ("tls", "enable"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                     ("keyPassword", "keeyPassword"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "TLS CA only",
-                &[("tls", "enable"), ("ca", "caaa")],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "SASL + TLS",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "TLS CA only",
+                auth: &[("tls", "enable"), ("ca", "caaa")],
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1660,23 +1666,23 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "SASL + TLS disabled",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS disabled",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "OAUTHBEARER",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "OAUTHBEARER",
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1684,36 +1690,36 @@ mod tests {
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "GSSAPI password",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI password",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("password", "admin"),
                     ("kerberosConfig", "<config>"),
                     ("realm", "tst.com"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "GSSAPI keytab",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI keytab",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("keytab", "/path/to/keytab"),
                     ("kerberosConfig", "<config>"),
                     ("realm", "tst.com"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "GSSAPI password + TLS",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI password + TLS",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1724,12 +1730,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "GSSAPI keytab + TLS",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "GSSAPI keytab + TLS",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("keytab", "/path/to/keytab"),
@@ -1740,12 +1746,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Ok,
-                true,
-            ),
-            (
-                "GSSAPI service name",
-                &[
+                expected: Outcome::Ok,
+                tls: true,
+            },
+            AuthParamsCase {
+                name: "GSSAPI service name",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("keytab", "/path/to/keytab"),
@@ -1753,12 +1759,12 @@ mod tests {
                     ("realm", "tst.com"),
                     ("kerberosServiceName", "srckafka"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "bad sasl type",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "bad sasl type",
+                auth: &[
                     ("sasl", "foo"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1766,24 +1772,24 @@ mod tests {
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "OAUTHBEARER no scope",
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "OAUTHBEARER no scope",
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "OAUTHBEARER empty endpoint",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "OAUTHBEARER empty endpoint",
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1791,57 +1797,57 @@ mod tests {
                     ("oauthTokenEndpointUri", ""),
                     ("tls", "disable"),
                 ],
-                Outcome::Err("oauthTokenEndpointUri"),
-                false,
-            ),
-            (
-                "SASL incorrect type",
-                &[
+                expected: Outcome::Err("oauthTokenEndpointUri"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL incorrect type",
+                auth: &[
                     ("sasl", "foo"),
                     ("username", "admin"),
                     ("password", "admin"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "SASL missing username",
-                &[("sasl", "plaintext"), ("password", "admin")],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "SASL missing password",
-                &[("sasl", "plaintext"), ("username", "admin")],
-                Outcome::Err("password"),
-                false,
-            ),
-            (
-                "TLS missing cert",
-                &[("tls", "enable"), ("ca", "caaa"), ("key", "keey")],
-                Outcome::Err("cert"),
-                false,
-            ),
-            (
-                "TLS missing key",
-                &[("tls", "enable"), ("ca", "caaa"), ("cert", "ceert")],
-                Outcome::Err("key"),
-                false,
-            ),
-            (
-                "TLS invalid",
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL missing username",
+                auth: &[("sasl", "plaintext"), ("password", "admin")],
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL missing password",
+                auth: &[("sasl", "plaintext"), ("username", "admin")],
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS missing cert",
+                auth: &[("tls", "enable"), ("ca", "caaa"), ("key", "keey")],
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS missing key",
+                auth: &[("tls", "enable"), ("ca", "caaa"), ("cert", "ceert")],
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "TLS invalid",
+                auth: &[
                     ("tls", "yes"),
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "SASL + TLS incorrect sasl",
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS incorrect sasl",
+                auth: &[
                     ("sasl", "foo"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1850,12 +1856,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("sasl"),
-                false,
-            ),
-            (
-                "SASL + TLS incorrect tls",
-                &[
+                expected: Outcome::Err("sasl"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS incorrect tls",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1864,12 +1870,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("tls"),
-                false,
-            ),
-            (
-                "SASL + TLS missing username",
-                &[
+                expected: Outcome::Err("tls"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing username",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("password", "admin"),
                     ("tls", "enable"),
@@ -1877,12 +1883,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "SASL + TLS missing password",
-                &[
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing password",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("tls", "enable"),
@@ -1890,12 +1896,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("password"),
-                false,
-            ),
-            (
-                "SASL + TLS missing cert",
-                &[
+                expected: Outcome::Err("password"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing cert",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1903,12 +1909,12 @@ mod tests {
                     ("ca", "caaa"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("cert"),
-                false,
-            ),
-            (
-                "SASL + TLS missing key",
-                &[
+                expected: Outcome::Err("cert"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL + TLS missing key",
+                auth: &[
                     ("sasl", "plaintext"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1916,23 +1922,23 @@ mod tests {
                     ("ca", "caaa"),
                     ("cert", "ceert"),
                 ],
-                Outcome::Err("key"),
-                false,
-            ),
-            (
-                "GSSAPI no password nor keytab",
-                &[
+                expected: Outcome::Err("key"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI no password nor keytab",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("kerberosConfig", "<config>"),
                     ("realm", "tst.com"),
                 ],
-                Outcome::Err("keytab"),
-                false,
-            ),
-            (
-                "GSSAPI password and keytab",
-                &[
+                expected: Outcome::Err("keytab"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI password and keytab",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1940,12 +1946,12 @@ mod tests {
                     ("kerberosConfig", "<config>"),
                     ("realm", "tst.com"),
                 ],
-                Outcome::Err("keytab"),
-                false,
-            ),
-            (
-                "GSSAPI + TLS missing realm",
-                &[
+                expected: Outcome::Err("keytab"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI + TLS missing realm",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -1955,12 +1961,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("realm"),
-                false,
-            ),
-            (
-                "GSSAPI + TLS missing username",
-                &[
+                expected: Outcome::Err("realm"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI + TLS missing username",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("keytab", "/path/to/keytab"),
                     ("kerberosConfig", "<config>"),
@@ -1970,12 +1976,12 @@ mod tests {
                     ("cert", "ceert"),
                     ("key", "keey"),
                 ],
-                Outcome::Err("username"),
-                false,
-            ),
-            (
-                "GSSAPI disableFAST",
-                &[
+                expected: Outcome::Err("username"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI disableFAST",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("keytab", "/path/to/keytab"),
@@ -1983,12 +1989,12 @@ mod tests {
                     ("realm", "tst.com"),
                     ("kerberosDisableFAST", "true"),
                 ],
-                Outcome::Ok,
-                false,
-            ),
-            (
-                "GSSAPI disableFAST malformed",
-                &[
+                expected: Outcome::Ok,
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "GSSAPI disableFAST malformed",
+                auth: &[
                     ("sasl", "gssapi"),
                     ("username", "admin"),
                     ("keytab", "/path/to/keytab"),
@@ -1996,12 +2002,23 @@ mod tests {
                     ("realm", "tst.com"),
                     ("kerberosDisableFAST", "notabool"),
                 ],
-                Outcome::Err("kerberosDisableFAST"),
-                false,
-            ),
-            ("SASL none", &[("sasl", "none")], Outcome::Ok, false),
+                expected: Outcome::Err("kerberosDisableFAST"),
+                tls: false,
+            },
+            AuthParamsCase {
+                name: "SASL none",
+                auth: &[("sasl", "none")],
+                expected: Outcome::Ok,
+                tls: false,
+            },
         ];
-        for (name, auth, expected, tls) in cases {
+        for AuthParamsCase {
+            name,
+            auth,
+            expected,
+            tls,
+        } in cases
+        {
             if let Some(m) = check(name, VALID, auth, expected) {
                 assert_eq!(m.tls.is_enabled(), *tls, "{name}");
                 if let Tls::Enabled(material) = &m.tls {
@@ -2492,11 +2509,17 @@ mod tests {
             ("oauthTokenEndpointUri", "https://website.com"),
             ("tls", "disable"),
         ];
-        let cases: &[(&str, Pairs, Pairs, Outcome)] = &[
-            (
-                "bearer",
-                &[],
-                &[
+        struct OAuthCase {
+            name: &'static str,
+            extra: Pairs,
+            auth: Pairs,
+            expected: Outcome,
+        }
+        let cases: &[OAuthCase] = &[
+            OAuthCase {
+                name: "bearer",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2504,12 +2527,12 @@ mod tests {
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-            ),
-            (
-                "explicit bearer",
-                &[],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "explicit bearer",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "bearer"),
                     ("username", "admin"),
@@ -2518,12 +2541,12 @@ mod tests {
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-            ),
-            (
-                "multiple scopes",
-                &[],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "multiple scopes",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2531,13 +2554,18 @@ mod tests {
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Ok,
-            ),
-            ("no scope", &[], BEARER, Outcome::Ok),
-            (
-                "bad sasl type",
-                &[],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "no scope",
+                extra: &[],
+                auth: BEARER,
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "bad sasl type",
+                extra: &[],
+                auth: &[
                     ("sasl", "foo"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2545,12 +2573,12 @@ mod tests {
                     ("oauthTokenEndpointUri", "https://website.com"),
                     ("tls", "disable"),
                 ],
-                Outcome::Err("sasl"),
-            ),
-            (
-                "empty endpoint",
-                &[],
-                &[
+                expected: Outcome::Err("sasl"),
+            },
+            OAuthCase {
+                name: "empty endpoint",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2558,12 +2586,12 @@ mod tests {
                     ("oauthTokenEndpointUri", ""),
                     ("tls", "disable"),
                 ],
-                Outcome::Err("oauthTokenEndpointUri"),
-            ),
-            (
-                "extension",
-                &[],
-                &[
+                expected: Outcome::Err("oauthTokenEndpointUri"),
+            },
+            OAuthCase {
+                name: "extension",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2572,12 +2600,12 @@ mod tests {
                     ("tls", "disable"),
                     ("oauthExtensions", "extension_foo=bar"),
                 ],
-                Outcome::Ok,
-            ),
-            (
-                "extensions",
-                &[],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "extensions",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2586,12 +2614,12 @@ mod tests {
                     ("tls", "disable"),
                     ("oauthExtensions", "extension_foo=bar,extension_baz=baz"),
                 ],
-                Outcome::Ok,
-            ),
-            (
-                "bad extension",
-                &[],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "bad extension",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("username", "admin"),
                     ("password", "admin"),
@@ -2600,78 +2628,84 @@ mod tests {
                     ("tls", "disable"),
                     ("oauthExtensions", "extension_foo=bar,extension_bazbaz"),
                 ],
-                Outcome::Err("oauthExtensions"),
-            ),
-            (
-                "MSK + TLS + keys",
-                &[("awsRegion", "eu-west-1")],
-                &[
+                expected: Outcome::Err("oauthExtensions"),
+            },
+            OAuthCase {
+                name: "MSK + TLS + keys",
+                extra: &[("awsRegion", "eu-west-1")],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "aws_msk_iam"),
                     ("tls", "enable"),
                     ("awsAccessKeyID", "none"),
                     ("awsSecretAccessKey", "none"),
                 ],
-                Outcome::Ok,
-            ),
-            (
-                "MSK + TLS + role",
-                &[("awsRegion", "eu-west-1")],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "MSK + TLS + role",
+                extra: &[("awsRegion", "eu-west-1")],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "aws_msk_iam"),
                     ("tls", "enable"),
                     ("awsRegion", "eu-west-1"),
                     ("awsRoleArn", "none"),
                 ],
-                Outcome::Ok,
-            ),
-            (
-                "MSK without TLS",
-                &[],
-                &[
+                expected: Outcome::Ok,
+            },
+            OAuthCase {
+                name: "MSK without TLS",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "aws_msk_iam"),
                     ("tls", "disable"),
                 ],
-                Outcome::Err("tls"),
-            ),
-            (
-                "MSK without region",
-                &[],
-                &[
+                expected: Outcome::Err("tls"),
+            },
+            OAuthCase {
+                name: "MSK without region",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "aws_msk_iam"),
                     ("tls", "enable"),
                     ("awsRegion", ""),
                 ],
-                Outcome::Err("awsRegion"),
-            ),
+                expected: Outcome::Err("awsRegion"),
+            },
             // KEDA names this case "no credentials", but `awsRegion` is read from metadata only,
             // so it fails on the region first.
-            (
-                "MSK, region only in auth params",
-                &[],
-                &[
+            OAuthCase {
+                name: "MSK, region only in auth params",
+                extra: &[],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "aws_msk_iam"),
                     ("tls", "enable"),
                     ("awsRegion", "eu-west-1"),
                 ],
-                Outcome::Err("awsRegion"),
-            ),
-            (
-                "MSK without credentials",
-                &[("awsRegion", "eu-west-1")],
-                &[
+                expected: Outcome::Err("awsRegion"),
+            },
+            OAuthCase {
+                name: "MSK without credentials",
+                extra: &[("awsRegion", "eu-west-1")],
+                auth: &[
                     ("sasl", "oauthbearer"),
                     ("saslTokenProvider", "aws_msk_iam"),
                     ("tls", "enable"),
                 ],
-                Outcome::Err("awsAccessKeyID"),
-            ),
+                expected: Outcome::Err("awsAccessKeyID"),
+            },
         ];
-        for (name, extra, auth, expected) in cases {
+        for OAuthCase {
+            name,
+            extra,
+            auth,
+            expected,
+        } in cases
+        {
             let mut metadata: Vec<(&str, &str)> = VALID.to_vec();
             metadata.extend_from_slice(extra);
             let Some(m) = check(name, &metadata, auth, expected) else {
