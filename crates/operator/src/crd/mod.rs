@@ -28,15 +28,8 @@ pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` value of all resources here.
 pub const API_VERSION: &str = "keda.sh/v1alpha1";
 
-/// Parses a boolean the way Go's `strconv.ParseBool` does: `1 t T TRUE true True` are true,
-/// `0 f F FALSE false False` are false, anything else is `None`.
-pub fn parse_go_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
+/// Go's `strconv.ParseBool`, which KEDA's annotations use: the engine's one copy.
+pub use scaler_core::params::parse_go_bool;
 
 /// Schema transform applied to the top-level spec and status types: removes the `null` that
 /// schemars adds for `Option` fields, everywhere below the type.
