@@ -1,0 +1,1 @@
+//! Observability: Prometheus metrics (KEDA's names), health probes and logging.
