@@ -23,6 +23,7 @@ use chrono::SecondsFormat;
 use scaler_core::metric::format_quantity;
 use serde::Serialize;
 
+use super::auth::{self, Security};
 use super::selector::{SCALED_OBJECT_LABEL, parse_equality_selector};
 use super::source::{ExternalMetricQuery, ExternalMetricSource, MetricValue};
 use super::status::{ApiError, GROUP};
@@ -32,19 +33,32 @@ pub const VERSION: &str = "v1beta1";
 /// `group/version`.
 pub const GROUP_VERSION: &str = "external.metrics.k8s.io/v1beta1";
 
-/// What the handlers share: the controller's values.
+/// What the handlers share: the controller's values and the gate in front of them.
 #[derive(Clone)]
 pub struct ApiState {
     source: Arc<dyn ExternalMetricSource>,
+    security: Security,
     discovery: Arc<Discovery>,
 }
 
 impl ApiState {
+    /// A state that lets every request through: for in-process tests and
+    /// `--metrics-api-insecure-disable-auth`.
     pub fn new(source: Arc<dyn ExternalMetricSource>) -> Self {
+        Self::with_security(source, Security::Disabled)
+    }
+
+    /// A state whose requests are authenticated and authorised by `security` first.
+    pub fn with_security(source: Arc<dyn ExternalMetricSource>, security: Security) -> Self {
         Self {
             source,
+            security,
             discovery: Arc::new(Discovery::render()),
         }
+    }
+
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 }
 
@@ -151,7 +165,9 @@ impl Discovery {
     }
 }
 
-/// The metrics API's routes.
+/// The metrics API's routes. With [`Security::Delegated`] every route but the health checks
+/// (unknown paths included, as in the apiserver) is behind authentication and authorisation,
+/// which run before the handlers, so a refused request never reaches the source.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/apis", only_get(get(group_list)))
@@ -165,6 +181,12 @@ pub fn router(state: ApiState) -> Router {
             only_get(get(external_metric)),
         )
         .fallback(|| async { ApiError::RouteNotFound });
+    let api = match state.security.clone() {
+        Security::Disabled => api,
+        Security::Delegated(gate) => {
+            api.layer(axum::middleware::from_fn_with_state(gate, auth::guard))
+        }
+    };
     Router::new()
         .route("/healthz", only_get(get(ok)))
         .route("/livez", only_get(get(ok)))

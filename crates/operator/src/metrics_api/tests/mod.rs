@@ -1,5 +1,7 @@
 //! Tests of the metrics API: the router in process, then TLS, authentication and
 //! authorisation over real sockets.
 
-mod fakes;
+pub(super) mod fakes;
+mod pki;
 mod router;
+mod secure;
