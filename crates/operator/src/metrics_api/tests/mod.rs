@@ -2,6 +2,7 @@
 //! authorisation over real sockets.
 
 pub(super) mod fakes;
+mod kube_reviews;
 mod pki;
 mod router;
 mod secure;
