@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
@@ -23,6 +23,7 @@ use chrono::SecondsFormat;
 use scaler_core::metric::format_quantity;
 use serde::Serialize;
 
+use super::auth::request_info::percent_decode;
 use super::auth::{self, Security};
 use super::selector::{SCALED_OBJECT_LABEL, parse_equality_selector};
 use super::source::{ExternalMetricQuery, ExternalMetricSource, MetricValue};
@@ -275,31 +276,32 @@ pub fn render_values(values: &[MetricValue], pretty: bool) -> Vec<u8> {
     rendered.unwrap_or_default()
 }
 
-/// `?labelSelector=…&pretty=…`; the first of repeated parameters wins, as in Go.
-fn query_parameter<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
+/// One query parameter, form-decoded; the first of repeated parameters wins, as in Go. Only
+/// the parameters asked for are decoded.
+fn query_parameter(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| percent_decode(&value.replace('+', " ")))
+    })
 }
 
 async fn external_metric(
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let Path((namespace, metric_name)) =
         path.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
-    let Query(query) = query.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
+    let query = query.unwrap_or_default();
     let selector = query_parameter(&query, "labelSelector").unwrap_or_default();
-    let labels = parse_equality_selector(selector)
+    let labels = parse_equality_selector(&selector)
         .map_err(|error| ApiError::InvalidSelector(error.to_string()))?;
     let scaled_object = labels
         .get(SCALED_OBJECT_LABEL)
         .filter(|name| !name.is_empty())
         .ok_or(ApiError::ScaledObjectNameMissing)?;
-    let pretty =
-        query_parameter(&query, "pretty").is_some_and(|p| !matches!(p, "" | "0" | "false"));
+    let pretty = query_parameter(&query, "pretty")
+        .is_some_and(|p| !matches!(p.as_str(), "" | "0" | "false"));
 
     let request = ExternalMetricQuery {
         namespace,

@@ -46,9 +46,9 @@ pub fn parse_equality_selector(selector: &str) -> Result<BTreeMap<String, String
     }
     loop {
         let (key, value) = cursor.term()?;
-        validate_key(&key)?;
-        validate_value(&key, &value)?;
-        map.insert(key, value);
+        validate_key(key)?;
+        validate_value(key, value)?;
+        map.insert(key.to_owned(), value.to_owned());
         match cursor.bump() {
             None => return Ok(map),
             Some((_, Token::Comma)) => {}
@@ -57,9 +57,9 @@ pub fn parse_equality_selector(selector: &str) -> Result<BTreeMap<String, String
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
-    Word(String),
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token<'a> {
+    Word(&'a str),
     Equals,
     DoubleEquals,
     NotEquals,
@@ -71,7 +71,7 @@ enum Token {
     Less,
 }
 
-impl Token {
+impl Token<'_> {
     fn describe(&self) -> String {
         match self {
             Self::Word(word) => format!("{word:?}"),
@@ -93,7 +93,7 @@ fn is_special(c: char) -> bool {
 }
 
 /// Splits a selector into tokens, each with its byte position for error messages.
-fn tokenize(selector: &str) -> Result<Vec<(usize, Token)>, SelectorError> {
+fn tokenize(selector: &str) -> Result<Vec<(usize, Token<'_>)>, SelectorError> {
     let mut tokens = Vec::new();
     let mut chars = selector.char_indices().peekable();
     while let Some((position, c)) = chars.next() {
@@ -119,11 +119,11 @@ fn tokenize(selector: &str) -> Result<Vec<(usize, Token)>, SelectorError> {
                 }
             }
             _ => {
-                let mut word = String::from(c);
-                while let Some((_, c)) = chars.next_if(|&(_, c)| !is_special(c)) {
-                    word.push(c);
+                let mut end = position + c.len_utf8();
+                while let Some((at, c)) = chars.next_if(|&(_, c)| !is_special(c)) {
+                    end = at + c.len_utf8();
                 }
-                Token::Word(word)
+                Token::Word(&selector[position..end])
             }
         };
         tokens.push((position, token));
@@ -132,23 +132,23 @@ fn tokenize(selector: &str) -> Result<Vec<(usize, Token)>, SelectorError> {
 }
 
 struct Cursor<'a> {
-    tokens: &'a [(usize, Token)],
+    tokens: &'a [(usize, Token<'a>)],
     next: usize,
     selector: &'a str,
 }
 
-impl Cursor<'_> {
-    fn peek(&self) -> Option<&(usize, Token)> {
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<&(usize, Token<'a>)> {
         self.tokens.get(self.next)
     }
 
-    fn bump(&mut self) -> Option<(usize, Token)> {
-        let token = self.tokens.get(self.next).cloned();
+    fn bump(&mut self) -> Option<(usize, Token<'a>)> {
+        let token = self.tokens.get(self.next).copied();
         self.next += 1;
         token
     }
 
-    fn unexpected(&self, position: usize, token: Token) -> SelectorError {
+    fn unexpected(&self, position: usize, token: Token<'_>) -> SelectorError {
         SelectorError::Syntax {
             selector: self.selector.to_owned(),
             position,
@@ -166,7 +166,7 @@ impl Cursor<'_> {
 
     /// One requirement. Equality terms come back as `(key, value)`; every other well-formed
     /// requirement is refused as KEDA refuses it, malformed ones as syntax errors.
-    fn term(&mut self) -> Result<(String, String), SelectorError> {
+    fn term(&mut self) -> Result<(&'a str, &'a str), SelectorError> {
         let start = self.peek().map_or(self.selector.len(), |(p, _)| *p);
         let key = match self.bump() {
             Some((_, Token::Word(key))) => key,
@@ -183,18 +183,20 @@ impl Cursor<'_> {
             Some((position, token)) => return Err(self.unexpected(position, token)),
             None => return Err(self.end()),
         };
-        match self.peek().cloned() {
+        match self.peek().copied() {
             // `key` alone: "exists".
-            None | Some((_, Token::Comma)) => Err(SelectorError::NotEquality { term: key }),
+            None | Some((_, Token::Comma)) => Err(SelectorError::NotEquality {
+                term: key.to_owned(),
+            }),
             Some((_, Token::Equals | Token::DoubleEquals)) => {
                 self.next += 1;
-                match self.peek().cloned() {
+                match self.peek().copied() {
                     Some((_, Token::Word(value))) => {
                         self.next += 1;
                         Ok((key, value))
                     }
                     // `key=` selects the empty value.
-                    None | Some((_, Token::Comma)) => Ok((key, String::new())),
+                    None | Some((_, Token::Comma)) => Ok((key, "")),
                     Some((position, token)) => Err(self.unexpected(position, token)),
                 }
             }
@@ -207,7 +209,7 @@ impl Cursor<'_> {
                 }
                 Err(self.refused(start))
             }
-            Some((_, Token::Word(op))) if op == "in" || op == "notin" => {
+            Some((_, Token::Word("in" | "notin"))) => {
                 self.next += 1;
                 match self.bump() {
                     Some((_, Token::Open)) => {}

@@ -121,12 +121,18 @@ fn list_options(query: &str) -> (bool, Option<String>) {
     let mut watch = false;
     let mut name = None;
     for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(&value.replace('+', " "));
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        // Only these two are decoded: the HPA's labelSelector costs nothing here.
+        let decode = || percent_decode(&raw.replace('+', " "));
         match key {
-            "watch" => watch = matches!(value.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"),
+            "watch" => {
+                watch = matches!(
+                    decode().as_str(),
+                    "1" | "t" | "T" | "true" | "TRUE" | "True"
+                )
+            }
             "fieldSelector" => {
-                name = value.split(',').find_map(|term| {
+                name = decode().split(',').find_map(|term| {
                     let (field, wanted) = term.split_once("==").or_else(|| term.split_once('='))?;
                     (field.trim() == "metadata.name")
                         .then(|| wanted.trim().to_owned())

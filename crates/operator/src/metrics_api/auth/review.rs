@@ -4,7 +4,9 @@
 //! server's default lifetimes (10 s), so the HPA's steady stream of identical requests costs
 //! one review per user and metric per TTL rather than one per request.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -197,40 +199,64 @@ impl Authorizer for KubeAuthorizer {
 
 /// A small map whose entries expire; bounded so a flood of distinct keys cannot grow it
 /// without limit (when full, expired entries go first, then everything).
+///
+/// Entries are found by hash and an equality test on a borrowed probe, so a hit clones
+/// nothing but the value: the HPA's steady requests hit, and the (user, request) key is a
+/// dozen strings.
 struct TtlCache<K, V> {
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+    hasher: RandomState,
+    entries: Mutex<HashMap<u64, Vec<Entry<K, V>>>>,
     capacity: usize,
+}
+
+struct Entry<K, V> {
+    key: K,
+    expires: Instant,
+    value: V,
 }
 
 impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     fn new(capacity: usize) -> Self {
         Self {
+            hasher: RandomState::new(),
             entries: Mutex::new(HashMap::new()),
             capacity,
         }
     }
 
-    fn get(&self, key: &K) -> Option<V> {
+    /// The live value whose key `is_key` accepts; `probe` must hash as that key does.
+    fn get<Q: Hash + ?Sized>(&self, probe: &Q, is_key: impl Fn(&K) -> bool) -> Option<V> {
+        let hash = self.hasher.hash_one(probe);
         let entries = self.entries.lock().ok()?;
-        let (expires, value) = entries.get(key)?;
-        (Instant::now() < *expires).then(|| value.clone())
+        let entry = entries.get(&hash)?.iter().find(|e| is_key(&e.key))?;
+        (Instant::now() < entry.expires).then(|| entry.value.clone())
     }
 
     fn insert(&self, key: K, value: V, ttl: Duration) {
         if ttl.is_zero() {
             return;
         }
+        let hash = self.hasher.hash_one(&key);
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         if entries.len() >= self.capacity {
             let now = Instant::now();
-            entries.retain(|_, (expires, _)| *expires > now);
+            entries.retain(|_, bucket| {
+                bucket.retain(|e| e.expires > now);
+                !bucket.is_empty()
+            });
             if entries.len() >= self.capacity {
                 entries.clear();
             }
         }
-        entries.insert(key, (Instant::now() + ttl, value));
+        let bucket = entries.entry(hash).or_default();
+        bucket.retain(|e| e.key != key);
+        bucket.push(Entry {
+            key,
+            expires: Instant::now() + ttl,
+            value,
+        });
     }
 }
 
@@ -259,7 +285,7 @@ impl CachedTokenReviewer {
 impl TokenReviewer for CachedTokenReviewer {
     async fn review(&self, token: &str) -> Result<Option<UserInfo>, ReviewError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(user) = self.cache.get(&key) {
+        if let Some(user) = self.cache.get(&key, |k| *k == key) {
             return Ok(user);
         }
         let user = self.inner.review(token).await?;
@@ -295,11 +321,16 @@ impl Authorizer for CachedAuthorizer {
         user: &UserInfo,
         attributes: &RequestAttributes,
     ) -> Result<Decision, ReviewError> {
-        let key = (user.clone(), attributes.clone());
-        if let Some(decision) = self.cache.get(&key) {
+        // Hashes as the owned key: tuples and references hash their contents.
+        let probe = (user, attributes);
+        if let Some(decision) = self
+            .cache
+            .get(&probe, |(u, a)| u == user && a == attributes)
+        {
             return Ok(decision);
         }
         let decision = self.inner.authorize(user, attributes).await?;
+        let key = (user.clone(), attributes.clone());
         let ttl = if decision.allowed {
             self.allowed_ttl
         } else {
@@ -397,12 +428,37 @@ mod tests {
     }
 
     #[test]
+    fn entries_expire() {
+        let cache = TtlCache::new(8);
+        cache.insert("k", 1, Duration::from_millis(1));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while cache.get(&"k", |k| *k == "k").is_some() && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(cache.get(&"k", |k| *k == "k"), None);
+        cache.insert("k", 2, Duration::from_secs(60));
+        assert_eq!(
+            cache.get(&"k", |k| *k == "k"),
+            Some(2),
+            "replaced, not duplicated"
+        );
+        assert_eq!(
+            cache
+                .entries
+                .lock()
+                .map(|e| e.values().map(Vec::len).sum::<usize>())
+                .unwrap_or(0),
+            1
+        );
+    }
+
+    #[test]
     fn the_cache_is_bounded() {
         let cache = TtlCache::new(2);
         cache.insert(1, 1, Duration::from_secs(60));
         cache.insert(2, 2, Duration::from_secs(60));
         cache.insert(3, 3, Duration::from_secs(60));
-        assert_eq!(cache.get(&3), Some(3));
+        assert_eq!(cache.get(&3, |k| *k == 3), Some(3));
         assert!(cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX) <= 2);
     }
 
