@@ -128,10 +128,18 @@ pub struct ControllerParts {
 }
 
 /// The controller's handles for the rest of the process.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ControllerHandles {
     pub runtimes: Runtimes,
     pub status: StatusWriter,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ControllerHandles {
+    /// Waits for the controller to stop (after the shutdown future resolved).
+    pub async fn join(self) -> Result<(), tokio::task::JoinError> {
+        self.task.await
+    }
 }
 
 /// Reconciles only when something KEDA reacts to changed: the spec (generation), labels,
@@ -279,7 +287,7 @@ pub async fn run(
         .reconcile_on(hpa_owners)
         .reconcile_all_on(gained_rx)
         .graceful_shutdown_on(shutdown);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         controller
             .run(reconcile::reconcile, reconcile::error_policy, context)
             .for_each(|result| async move {
@@ -290,5 +298,9 @@ pub async fn run(
             })
             .await;
     });
-    ControllerHandles { runtimes, status }
+    ControllerHandles {
+        runtimes,
+        status,
+        task,
+    }
 }
