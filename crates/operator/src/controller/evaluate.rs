@@ -310,3 +310,215 @@ impl Evaluation {
             .any(|r| matches!(r.reading, Reading::Error(_)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use futures::FutureExt;
+    use scaler_core::{MetricSpec, Scaler};
+
+    use super::*;
+    use crate::controller::scalers::BuiltTrigger;
+
+    /// A scaler answering from a script: a value, or an error.
+    #[derive(Debug)]
+    struct Scripted {
+        name: MetricName,
+        target: f64,
+        target_type: MetricTargetType,
+        answer: Result<f64, ScalerError>,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Scaler for Scripted {
+        fn metric_specs(&self) -> Vec<MetricSpec> {
+            vec![MetricSpec::External(ExternalMetric {
+                name: self.name.clone(),
+                target: self.target,
+                target_type: self.target_type,
+            })]
+        }
+
+        async fn sample(&self, _request: SampleRequest<'_>) -> Result<Sample, ScalerError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.answer
+                .clone()
+                .map(|value| Sample::with_threshold(value, 0.0))
+        }
+    }
+
+    fn trigger(
+        index: usize,
+        name: Option<&str>,
+        local: &str,
+        answer: Result<f64, ScalerError>,
+    ) -> BuiltTrigger {
+        let scaler = Scripted {
+            name: MetricName::indexed(index, local),
+            target: 5.0,
+            target_type: MetricTargetType::AverageValue,
+            answer,
+            calls: AtomicUsize::new(0),
+        };
+        BuiltTrigger {
+            index,
+            trigger_type: "external".to_owned(),
+            name: name.map(str::to_owned),
+            metric_specs: scaler.metric_specs(),
+            scaler: Arc::new(scaler),
+        }
+    }
+
+    fn scaled_object(extra_spec: &str) -> ScaledObject {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {{name: worker, namespace: default}}\nspec:\n  scaleTargetRef: {{name: worker}}\n  triggers:\n  - {{type: external, name: a, metadata: {{}}}}\n  - {{type: external, name: b, metadata: {{}}}}\n{extra_spec}"
+        ))
+        .unwrap()
+    }
+
+    fn no_pods() -> BoxFuture<'static, Option<i32>> {
+        async { None }.boxed()
+    }
+
+    async fn run(
+        so: &ScaledObject,
+        scalers: &ObjectScalers,
+        health: &BTreeMap<MetricName, MetricHealth>,
+    ) -> Evaluation {
+        evaluate(so, scalers, health, Some(2), &no_pods, Utc::now()).await
+    }
+
+    #[tokio::test]
+    async fn values_are_served_by_case_insensitive_name_and_activity_is_any_trigger() {
+        let so = scaled_object("");
+        let scalers = ObjectScalers {
+            generation: Some(1),
+            triggers: vec![
+                trigger(0, Some("a"), "Queue", Ok(0.0)),
+                trigger(1, Some("b"), "other", Ok(7.5)),
+            ],
+            formula: None,
+        };
+        let evaluation = run(&so, &scalers, &BTreeMap::new()).await;
+        assert!(evaluation.activity.active);
+        assert_eq!(
+            evaluation.activity.active_metrics,
+            vec![MetricName::indexed(1, "other")]
+        );
+        let served = evaluation.values_for("s0-queue").unwrap();
+        assert_eq!(served[0].metric_name, "s0-Queue");
+        assert_eq!(served[0].value, 0.0);
+        assert_eq!(evaluation.values_for("s1-other").unwrap()[0].value, 7.5);
+        assert!(matches!(
+            evaluation.values_for("s2-nothing"),
+            Err(MetricSourceError::MetricNotFound { .. })
+        ));
+        assert!(matches!(
+            evaluation.values_for("composite-metric"),
+            Err(MetricSourceError::MetricNotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn failures_count_per_poll_and_fallback_serves_target_times_replicas() {
+        let so = scaled_object("  fallback: {failureThreshold: 1, replicas: 4}\n");
+        let scalers = ObjectScalers {
+            generation: Some(1),
+            triggers: vec![trigger(
+                0,
+                Some("a"),
+                "down",
+                Err(ScalerError::connect("refused")),
+            )],
+            formula: None,
+        };
+        let first = run(&so, &scalers, &BTreeMap::new()).await;
+        assert!(first.fallback_configured);
+        assert!(first.any_error(), "one failure is within the threshold");
+        assert!(matches!(
+            first.values_for("s0-down"),
+            Err(MetricSourceError::Scaler { .. })
+        ));
+        let second = run(&so, &scalers, &first.health).await;
+        assert!(!second.any_error());
+        assert!(second.activity.fallback_active);
+        assert!(
+            second.activity.active,
+            "a fallback trigger counts as active"
+        );
+        // target 5 × 4 replicas: the HPA computes exactly 4.
+        assert_eq!(second.values_for("s0-down").unwrap()[0].value, 20.0);
+        assert_eq!(
+            second.health[&MetricName::indexed(0, "down")].number_of_failures,
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_without_fallback_is_served_as_an_error() {
+        let so = scaled_object("");
+        let scalers = ObjectScalers {
+            generation: Some(1),
+            triggers: vec![trigger(
+                0,
+                Some("a"),
+                "down",
+                Err(ScalerError::query("boom")),
+            )],
+            formula: None,
+        };
+        let evaluation = run(&so, &scalers, &BTreeMap::new()).await;
+        assert!(evaluation.activity.error);
+        assert!(!evaluation.activity.active);
+        assert!(
+            evaluation.health.is_empty(),
+            "health is kept only with fallback"
+        );
+        match evaluation.values_for("s0-down") {
+            Err(MetricSourceError::Scaler { message, .. }) => assert_eq!(message, "boom"),
+            other => panic!("expected a scaler error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn scaling_modifiers_serve_the_composite_metric_and_decide_activity() {
+        let so = scaled_object(
+            "  advanced:\n    scalingModifiers: {formula: \"a + b\", target: \"10\", activationTarget: \"8\"}\n",
+        );
+        let engine = validate::engine_modifiers(so.scaling_modifiers().unwrap());
+        let formula = modifiers::validate(
+            &engine,
+            &[
+                scaler_core::modifiers::FormulaTrigger {
+                    name: "a",
+                    trigger_type: "external",
+                },
+                scaler_core::modifiers::FormulaTrigger {
+                    name: "b",
+                    trigger_type: "external",
+                },
+            ],
+        )
+        .unwrap();
+        let scalers = ObjectScalers {
+            generation: Some(1),
+            triggers: vec![
+                trigger(0, Some("a"), "x", Ok(3.0)),
+                trigger(1, Some("b"), "y", Ok(4.5)),
+            ],
+            formula: Some(formula),
+        };
+        let evaluation = run(&so, &scalers, &BTreeMap::new()).await;
+        let served = evaluation.values_for("Composite-Metric").unwrap();
+        assert_eq!(served[0].metric_name, "composite-metric");
+        assert_eq!(served[0].value, 7.5);
+        assert!(
+            !evaluation.activity.active,
+            "7.5 does not exceed the activation target 8"
+        );
+    }
+}

@@ -26,6 +26,8 @@ use crate::metrics_api::{
 
 /// How long an HPA read waits for a first evaluation before it gives up.
 const FIRST_EVALUATION_WAIT: Duration = Duration::from_secs(10);
+/// How long an HPA read waits for a fresh evaluation when the warm one is stale.
+const REFRESH_WAIT: Duration = Duration::from_secs(5);
 
 /// One ScaledObject's runtime state on this replica.
 #[derive(Debug)]
@@ -43,6 +45,8 @@ pub struct ObjectRuntime {
     kick: Notify,
     /// The generation the loop was started for.
     pub loop_generation: Mutex<Option<i64>>,
+    /// The loop's polling interval; an evaluation older than two of them is stale.
+    pub interval: Mutex<Duration>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -56,6 +60,7 @@ impl ObjectRuntime {
             latest: watch::channel(None).0,
             kick: Notify::new(),
             loop_generation: Mutex::new(None),
+            interval: Mutex::new(Duration::from_secs(30)),
             task: Mutex::new(None),
         }
     }
@@ -169,6 +174,12 @@ impl Runtimes {
     }
 }
 
+/// Whether an evaluation is older than two polling intervals.
+fn is_stale(evaluation: &Evaluation, interval: Duration) -> bool {
+    let age = chrono::Utc::now() - evaluation.at;
+    age.to_std().is_ok_and(|age| age > interval * 2)
+}
+
 /// The metrics API's view of the runtimes: the latest evaluation, or one asked for now.
 #[derive(Clone, Debug)]
 pub struct WarmMetrics {
@@ -194,6 +205,15 @@ impl ExternalMetricSource for WarmMetrics {
         };
         let runtime = self.runtimes.get(&key).ok_or_else(not_found)?;
         let evaluation = match runtime.latest() {
+            Some(evaluation) if is_stale(&evaluation, *lock(&runtime.interval)) => {
+                // The loop fell behind (a hung backend, a lost task): ask for a fresh
+                // evaluation, but serve the stale one rather than nothing.
+                runtime.kick();
+                runtime
+                    .next_evaluation(Some(evaluation.at), REFRESH_WAIT)
+                    .await
+                    .unwrap_or(evaluation)
+            }
             Some(evaluation) => evaluation,
             None => {
                 // Nothing warm yet: one evaluation, shared by every reader waiting for it.

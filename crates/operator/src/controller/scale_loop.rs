@@ -93,6 +93,7 @@ async fn run(ctx: Arc<Context>, runtime: Arc<ObjectRuntime>, delay: Duration) {
         };
         let interval =
             Duration::from_secs(u64::try_from(so.polling_interval_seconds().max(1)).unwrap_or(30));
+        *lock(&runtime.interval) = interval;
         let next = tokio::time::Instant::now() + interval;
         let scalers = poll(&ctx, &runtime, &so).await;
         // Subscribe push sources once per scaler set: `true` asks for a poll now.
