@@ -45,6 +45,9 @@ pub struct ObjectRuntime {
     kick: Notify,
     /// The generation the loop was started for.
     pub loop_generation: Mutex<Option<i64>>,
+    /// The last time this replica saw the object active: refreshed every active poll, but
+    /// written to `status.lastActiveTime` only on transitions (see [`super::scale_loop`]).
+    pub last_active: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// The loop's polling interval; an evaluation older than two of them is stale.
     pub interval: Mutex<Duration>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -61,6 +64,7 @@ impl ObjectRuntime {
             kick: Notify::new(),
             loop_generation: Mutex::new(None),
             interval: Mutex::new(Duration::from_secs(30)),
+            last_active: Mutex::new(None),
             task: Mutex::new(None),
         }
     }

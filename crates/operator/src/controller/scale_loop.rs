@@ -3,6 +3,12 @@
 //! metrics API, and — on the leader only — apply KEDA's 0 ↔ min decision through `/scale`, emit
 //! its events and write the status if anything changed.
 //!
+//! `status.lastActiveTime` is kept fresh in memory on every replica (each one evaluates every
+//! object) and written only when the Active condition changes or it was never written, so an
+//! object that stays active costs no status write per poll (KEDA writes one). Cooldown uses the
+//! later of the memory and the written value, so a standby that takes over measures cooldown
+//! from what it observed itself, not from the last transition.
+//!
 //! Loops started while the operator boots begin after a delay spread over the first polling
 //! interval (by a hash of the object's key), so a restart does not poll every backend at once;
 //! a loop started later (a new object, a spec change) polls at once, as KEDA does. The period
@@ -233,12 +239,16 @@ async fn poll(
     if leader && let Some(target) = target {
         act(
             ctx,
+            runtime,
             so,
             &target,
             scale.and_then(Result::ok).map(|s| s.replicas),
             &evaluation,
         )
         .await;
+    } else if evaluation.activity.active && !evaluation.activity.error {
+        // A standby tracks activity too, so it can take over without shortening a cooldown.
+        *lock(&runtime.last_active) = Some(evaluation.at);
     }
     Some(scalers)
 }
@@ -271,6 +281,7 @@ async fn count_ready_pods(
 /// The leader's half of a poll: decide, scale, record events, write status.
 async fn act(
     ctx: &Arc<Context>,
+    runtime: &ObjectRuntime,
     so: &ScaledObject,
     target: &Target,
     current_replicas: Option<i32>,
@@ -342,7 +353,8 @@ async fn act(
         last_active_time: status
             .last_active_time
             .as_ref()
-            .and_then(|t| crate::time::to_chrono(&t.0)),
+            .and_then(|t| crate::time::to_chrono(&t.0))
+            .max(*lock(&runtime.last_active)),
         creation_timestamp: so
             .metadata
             .creation_timestamp
@@ -380,6 +392,16 @@ async fn act(
             }
         }
     }
+    if let Some(time) = last_active_time {
+        *lock(&runtime.last_active) = Some(time);
+    }
+    // Written on transitions only: when the Active condition changes, or when never written.
+    let active_changes = decided.active.as_ref().is_some_and(|active| {
+        status.conditions.status_of(CONDITION_ACTIVE) != active.status.into_crd()
+    });
+    let write_last_active = (active_changes || status.last_active_time.is_none())
+        .then(|| *lock(&runtime.last_active))
+        .flatten();
     let hpa_active = hpa_active_condition(ctx, so, &status);
     let external_names: Vec<_> = evaluation
         .readings
@@ -430,7 +452,7 @@ async fn act(
                     .conditions
                     .set(CONDITION_HPA_ACTIVE, *status_value, reason, message);
             }
-            if let Some(time) = last_active_time {
+            if let Some(time) = write_last_active {
                 status.last_active_time = Some(crate::time::to_k8s(time));
             }
             status.triggers_activity = triggers_activity
