@@ -175,7 +175,10 @@ impl Operator {
                     label_selector: None,
                     cluster_object_namespace: "keda".to_owned(),
                     max_concurrent_reconciles: 5,
-                    instance: Some(format!("test-{}", if leader { "leader" } else { "standby" })),
+                    instance: Some(format!(
+                        "test-{}",
+                        if leader { "leader" } else { "standby" }
+                    )),
                 },
                 scaler_context: scalers::ScalerContext::default(),
                 leader: leader_rx,
@@ -265,16 +268,18 @@ pub fn replicas(api: &FakeApiServer, namespace: &str, name: &str) -> Option<i64>
 }
 
 /// The status of condition `type_` of ScaledObject `name`: (status, reason).
-pub fn condition(api: &FakeApiServer, namespace: &str, name: &str, type_: &str) -> Option<(String, String)> {
+pub fn condition(
+    api: &FakeApiServer,
+    namespace: &str,
+    name: &str,
+    type_: &str,
+) -> Option<(String, String)> {
     let so = api.get("keda.sh/v1alpha1", "scaledobjects", namespace, name)?;
     let conditions = so.pointer("/status/conditions")?.as_array()?.clone();
-    conditions
-        .iter()
-        .find(|c| c["type"] == type_)
-        .map(|c| {
-            (
-                c["status"].as_str().unwrap_or_default().to_owned(),
-                c["reason"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+    conditions.iter().find(|c| c["type"] == type_).map(|c| {
+        (
+            c["status"].as_str().unwrap_or_default().to_owned(),
+            c["reason"].as_str().unwrap_or_default().to_owned(),
+        )
+    })
 }

@@ -88,6 +88,8 @@ pub struct Context {
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub metrics: Option<Arc<dyn Observer>>,
     pub started: Instant,
+    /// Objects whose push source changed its metric specs: reconciled at once.
+    pub spec_changed: futures::channel::mpsc::UnboundedSender<ObjectRef<ScaledObject>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -262,6 +264,7 @@ pub async fn run(
         }
     });
 
+    let (spec_changed, spec_changes) = futures::channel::mpsc::unbounded();
     let runtimes = Runtimes::default();
     let registry = ::scalers::builtin_registry();
     let context = Arc::new(Context {
@@ -281,10 +284,12 @@ pub async fn run(
         hpas: hpa_store,
         metrics,
         started: Instant::now(),
+        spec_changed,
     });
     let controller = Controller::for_stream(so_stream, so_store)
         .with_config(ControllerConfig::default().concurrency(settings.max_concurrent_reconciles))
         .reconcile_on(hpa_owners)
+        .reconcile_on(spec_changes)
         .reconcile_all_on(gained_rx)
         .graceful_shutdown_on(shutdown);
     let task = tokio::spawn(async move {

@@ -107,7 +107,7 @@ async fn run(ctx: Arc<Context>, runtime: Arc<ObjectRuntime>, delay: Duration) {
             let identity = Arc::as_ptr(&scalers) as usize;
             if subscribed_for != Some(identity) {
                 push_tasks.abort_all();
-                subscribe_push(&mut push_tasks, &scalers, &runtime);
+                subscribe_push(&ctx, &mut push_tasks, &scalers, &runtime);
                 subscribed_for = Some(identity);
             }
         }
@@ -118,11 +118,33 @@ async fn run(ctx: Arc<Context>, runtime: Arc<ObjectRuntime>, delay: Duration) {
     }
 }
 
-fn subscribe_push(tasks: &mut JoinSet<()>, scalers: &ObjectScalers, runtime: &Arc<ObjectRuntime>) {
+fn subscribe_push(
+    ctx: &Arc<Context>,
+    tasks: &mut JoinSet<()>,
+    scalers: &ObjectScalers,
+    runtime: &Arc<ObjectRuntime>,
+) {
     for trigger in &scalers.triggers {
         let Some(push) = trigger.scaler.as_push() else {
             continue;
         };
+        if let Some(mut changes) = push.metric_spec_changes() {
+            // New specs (KEDA's StreamMetricSpec): rebuild the scalers, which ask for the specs
+            // again, and reconcile so the HPA follows at once.
+            let weak = Arc::downgrade(runtime);
+            let reconcile = ctx.spec_changed.clone();
+            tasks.spawn(async move {
+                while changes.next().await.is_some() {
+                    let Some(runtime) = weak.upgrade() else {
+                        return;
+                    };
+                    *runtime.scalers.lock().await = None;
+                    if reconcile.unbounded_send(runtime.key.clone()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         let mut stream = push.activity_stream();
         let weak = Arc::downgrade(runtime);
         tasks.spawn(async move {
