@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
@@ -19,7 +19,6 @@ use super::hpa;
 use super::runtime::lock;
 use super::scale_loop;
 use super::scalers;
-use super::status::FIELD_MANAGER;
 use super::target::{self, Target};
 use crate::crd::conditions::{
     CONDITION_ACTIVE, CONDITION_FALLBACK, CONDITION_PAUSED, CONDITION_READY, MESSAGE_PAUSED,
@@ -259,7 +258,7 @@ async fn apply_steps(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Re
         scaled_object: so,
         target: &target.gvkr,
         target_name: &target.name,
-        metric_specs: &specs,
+        metrics: &specs,
         operator_version: env!("CARGO_PKG_VERSION"),
     })
     .map_err(|e| {
@@ -273,7 +272,7 @@ async fn apply_steps(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Re
         .name
         .clone()
         .unwrap_or_else(|| so.hpa_name());
-    apply_hpa(ctx, so, &desired, was.hpa_name.as_deref()).await?;
+    apply_hpa(ctx, so, &desired, &target).await?;
     let names = hpa::metric_names(so, &specs);
 
     let original = scale.replicas;
@@ -482,25 +481,32 @@ async fn ensure_name_label(ctx: &Context, so: &ScaledObject) -> Result<(), Recon
     Ok(())
 }
 
-/// Creates, adopts, renames or updates the HPA so it matches `desired`.
+/// Creates, adopts, renames or updates the HPA so it matches `desired`, as KEDA does: a new
+/// HPA is created, a renamed one deleted and recreated, a changed one replaced whole (so fields
+/// a third party added are dropped), with the live resourceVersion as precondition.
 async fn apply_hpa(
     ctx: &Context,
     so: &ScaledObject,
     desired: &HorizontalPodAutoscaler,
-    previous_name: Option<&str>,
+    target: &Target,
 ) -> Result<(), ReconcileError> {
     let namespace = so.metadata.namespace.as_deref().unwrap_or("default");
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(ctx.client.clone(), namespace);
-    let name = desired.metadata.name.clone().unwrap_or_default();
     let check = |e: String| {
         ReconcileError::check(
             "failed to ensure HPA is correctly created for ScaledObject",
             e,
         )
     };
-    if let Some(old) = previous_name.filter(|old| *old != name) {
-        match api.delete(old, &DeleteParams::default()).await {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
+    let mut live = api
+        .get_opt(&hpa::lookup_name(so))
+        .await
+        .map_err(ReconcileError::api("reading the HPA"))?;
+    if let Some(found) = live.as_ref().filter(|found| hpa::is_renamed(so, found)) {
+        let old = found.metadata.name.clone().unwrap_or_default();
+        match api.delete(&old, &DeleteParams::default()).await {
+            Ok(_) => info!(hpa = old, "deleted the HPA under its previous name"),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
                 return Err(ReconcileError::Api {
                     operation: "deleting the renamed HPA",
@@ -508,41 +514,44 @@ async fn apply_hpa(
                 });
             }
         }
+        live = None;
     }
-    let live = api
-        .get_opt(&name)
-        .await
-        .map_err(ReconcileError::api("reading the HPA"))?;
-    let write = match &live {
-        None => true,
-        Some(live) => match hpa::adoption(live, so) {
-            hpa::Adoption::Owned => hpa::needs_update(desired, live),
-            hpa::Adoption::Adopt => true,
-            hpa::Adoption::Conflict(reason) => return Err(check(reason)),
-        },
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    if live.is_none() {
+        // The desired name may still hold an HPA (renamed back, or someone else's).
+        live = api
+            .get_opt(&name)
+            .await
+            .map_err(ReconcileError::api("reading the HPA"))?;
+    }
+    let operation = match &live {
+        None => {
+            api.create(&PostParams::default(), desired)
+                .await
+                .map_err(ReconcileError::api(
+                    "failed to ensure HPA is correctly created for ScaledObject",
+                ))?;
+            "create"
+        }
+        Some(live) => {
+            match hpa::adoption(live, so, &target.gvkr) {
+                hpa::Adoption::Owned if !hpa::needs_update(desired, live) => return Ok(()),
+                hpa::Adoption::Owned | hpa::Adoption::Adopt => {}
+                hpa::Adoption::Conflict(reason) => return Err(check(reason)),
+            }
+            let mut replacement = desired.clone();
+            replacement.metadata.resource_version = live.metadata.resource_version.clone();
+            replacement.status = live.status.clone();
+            api.replace(&name, &PostParams::default(), &replacement)
+                .await
+                .map_err(ReconcileError::api("failed to update HPA"))?;
+            "update"
+        }
     };
-    if !write {
-        return Ok(());
-    }
-    let mut body = serde_json::to_value(desired).map_err(|e| check(e.to_string()))?;
-    if let Some(object) = body.as_object_mut() {
-        object.insert("apiVersion".into(), "autoscaling/v2".into());
-        object.insert("kind".into(), "HorizontalPodAutoscaler".into());
-        object.remove("status");
-    }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(ReconcileError::api(
-        "failed to ensure HPA is correctly created for ScaledObject",
-    ))?;
     if let Some(metrics) = &ctx.metrics {
-        metrics.record_hpa_write(so, if live.is_some() { "update" } else { "create" });
+        metrics.record_hpa_write(so, operation);
     }
-    info!(hpa = name, created = live.is_none(), "applied the HPA");
+    info!(hpa = name, operation, "HPA written");
     Ok(())
 }
 
