@@ -4,8 +4,9 @@
 //! `k:{"name":"c"}` for an item of a keyed list and `.` for "the item itself". Leaves are
 //! scalars, empty maps and atomic lists. Lists of objects whose items all carry one of the keys
 //! in [`crate::patch::list_key`] are maps keyed by it (conditions by `type`, containers by
-//! `name`, ownerReferences by `uid`); every other list, `metadata.finalizers` included, is
-//! atomic and owned as a whole. Maps get no `.` entry of their own.
+//! `name`); `metadata.finalizers` is a set whose items are owned one by one (`v:"x"`) and
+//! merged as a union; every other list is atomic and owned as a whole. Maps get no `.` entry
+//! of their own.
 //!
 //! What is tracked: `metadata.labels`, `metadata.annotations`, `metadata.ownerReferences`,
 //! `metadata.finalizers` and everything outside `metadata` except `apiVersion`/`kind`, with
@@ -91,7 +92,24 @@ pub(crate) fn field_set(obj: &Value, scope: Scope) -> FieldSet {
     out
 }
 
+/// Lists the real server treats as sets of scalars (`+listType=set`): items are owned one by
+/// one (`v:` tokens) and apply merges them as a union.
+fn is_set_list(path: &[String]) -> bool {
+    path == ["f:metadata", "f:finalizers"]
+}
+
 fn collect_value(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
+    if let Value::Array(items) = v
+        && is_set_list(path)
+        && !items.is_empty()
+    {
+        for item in items {
+            path.push(format!("v:{item}"));
+            out.insert(path.clone());
+            path.pop();
+        }
+        return;
+    }
     match v {
         Value::Object(m) if !m.is_empty() => collect_map(m, path, out),
         Value::Array(items) => match list_key(items) {
@@ -145,6 +163,9 @@ pub(crate) fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value>
         }
         if let Some(f) = token.strip_prefix("f:") {
             cur = cur.get(f)?;
+        } else if let Some(item) = token.strip_prefix("v:") {
+            let want: Value = serde_json::from_str(item).ok()?;
+            cur = cur.as_array()?.iter().find(|i| **i == want)?;
         } else {
             let (k, v) = parse_key_token(token)?;
             cur = cur.as_array()?.iter().find(|i| i.get(&k) == Some(&v))?;
@@ -161,6 +182,9 @@ fn value_at_mut<'a>(obj: &'a mut Value, path: &[String]) -> Option<&'a mut Value
         }
         if let Some(f) = token.strip_prefix("f:") {
             cur = cur.get_mut(f)?;
+        } else if let Some(item) = token.strip_prefix("v:") {
+            let want: Value = serde_json::from_str(item).ok()?;
+            cur = cur.as_array_mut()?.iter_mut().find(|i| **i == want)?;
         } else {
             let (k, v) = parse_key_token(token)?;
             cur = cur
@@ -188,6 +212,10 @@ fn remove_at(obj: &mut Value, path: &[String]) {
     if let Some(f) = last.strip_prefix("f:") {
         if let Some(m) = parent.as_object_mut() {
             m.remove(f);
+        }
+    } else if let (Some(item), Some(items)) = (last.strip_prefix("v:"), parent.as_array_mut()) {
+        if let Ok(want) = serde_json::from_str::<Value>(item) {
+            items.retain(|i| *i != want);
         }
     } else if let (Some((k, v)), Some(items)) = (parse_key_token(last), parent.as_array_mut()) {
         items.retain(|i| i.get(&k) != Some(&v));
@@ -221,6 +249,8 @@ pub(crate) fn render_path(path: &[String]) -> String {
         if let Some(f) = token.strip_prefix("f:") {
             s.push('.');
             s.push_str(f);
+        } else if let Some(item) = token.strip_prefix("v:") {
+            s.push_str(&format!("[={item}]"));
         } else if let Some((k, v)) = parse_key_token(token) {
             s.push_str(&format!("[{k}={v}]"));
         }
@@ -460,7 +490,26 @@ pub(crate) fn apply(
         }
     }
     let mut new = live.clone();
-    merge_apply(&mut new, &cfg);
+    let mut cfg_rest = cfg.clone();
+    let applied_finalizers = cfg_rest
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove("finalizers"));
+    merge_apply(&mut new, &cfg_rest);
+    if let Some(Value::Array(add)) = applied_finalizers
+        && let Some(md) = new.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        let list = md
+            .entry("finalizers")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = list {
+            for f in add {
+                if !items.contains(&f) {
+                    items.push(f);
+                }
+            }
+        }
+    }
     let previous: FieldSet = entries
         .iter()
         .find(|e| e.is(w.manager, "Apply", w.subresource))

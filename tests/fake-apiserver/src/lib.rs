@@ -12,17 +12,21 @@
 //!   services, serviceaccounts, limitranges; `apps/v1` deployments, statefulsets, replicasets
 //!   (status + scale); `autoscaling/v2` horizontalpodautoscalers (status);
 //!   `coordination.k8s.io/v1` leases; `events.k8s.io/v1` events; `keda.sh/v1alpha1`
-//!   scaledobjects and scaledjobs (status), triggerauthentications,
-//!   clustertriggerauthentications (cluster-scoped); `authentication.k8s.io/v1` tokenreviews and
-//!   `authorization.k8s.io/v1` subjectaccessreviews (create-only, answered by handlers the test
-//!   installs). More with [`FakeApiServer::register_resource`], including a CRD-style `/scale`.
+//!   scaledobjects, scaledjobs, triggerauthentications and clustertriggerauthentications
+//!   (cluster-scoped), all with status as in KEDA's CRDs; `authentication.k8s.io/v1`
+//!   tokenreviews and `authorization.k8s.io/v1` subjectaccessreviews (create-only, answered by
+//!   handlers the test installs); `apiextensions.k8s.io/v1` customresourcedefinitions: creating
+//!   one serves its storage version (status and scale subresources included) at once, deleting
+//!   it removes the resource and its objects. More with [`FakeApiServer::register_resource`],
+//!   including a CRD-style `/scale`.
 //! - **Discovery**: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`, and
 //!   aggregated discovery (`apidiscovery.k8s.io/v2`) when the `Accept` header asks for it, so
 //!   `Discovery::run()`, `run_aggregated()` and `pinned_kind` work.
 //! - **Verbs**: get, list (label and field selectors, `limit`/`continue` over a consistent
 //!   snapshot), watch, create, update, patch (merge, strategic, JSON, server-side apply),
 //!   delete, deletecollection, on namespaced and cluster-wide paths, plus `/status` and
-//!   `/scale` (get, update, patch). `dryRun=All` is honoured.
+//!   `/scale` (get, update, patch). `dryRun=All` is honoured, and metadata-only requests
+//!   (`Accept: …;as=PartialObjectMetadata[List]`) get `meta.k8s.io/v1` objects.
 //! - **Consistency**: one global resourceVersion counter; every change is one history event;
 //!   watches replay history strictly in order and turn selector transitions into ADDED /
 //!   DELETED as the API server's watch cache does; stale `metadata.resourceVersion` → 409
@@ -62,6 +66,8 @@
 //! - Server-side apply treats lists as atomic except lists of objects keyed as above; maps
 //!   emptied by a removal are pruned.
 //! - Foreground deletion behaves like background; `Orphan` strips the owner references first.
+//! - Core `v1` and `events.k8s.io/v1` Events are separate stores (the real server shares one).
+//! - A JSON patch `test` for `null` passes on a missing path, as on the real server.
 //! - Pods of simulated Deployments are owned by the Deployment directly (no ReplicaSets);
 //!   pods are never scheduled or run anything.
 //! - `resourceVersionMatch=Exact` lists only work for the current resourceVersion (older ones

@@ -5,7 +5,8 @@
 //! merges lists of objects whose items carry a key (`name`, `type`, `uid`, `containerPort`; see
 //! [`list_key`]) item by item, honours `$patch: delete` / `$patch: replace` on list items and
 //! maps, and ignores the `$setElementOrder/…` and `$retainKeys` directives. Lists of scalars
-//! are replaced, except `$deleteFromPrimitiveList/<field>` which removes the listed values.
+//! are replaced, except `metadata.finalizers` (merged as a set) and
+//! `$deleteFromPrimitiveList/<field>`, which removes the listed values.
 //! The real server reads the merge key and strategy per field from the OpenAPI schema.
 
 use serde_json::{Map, Value};
@@ -33,15 +34,47 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
-/// RFC 6902 JSON patch.
+/// RFC 6902 JSON patch, with the API server's leniency: a `test` for `null` passes on a
+/// missing path (kube-runtime's finalizer helper relies on it).
 pub(crate) fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
     let p: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| format!("invalid JSON patch: {e}"))?;
-    json_patch::patch(target, &p).map_err(|e| e.to_string())
+    for op in &p.0 {
+        if let json_patch::PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && target.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch(target, std::slice::from_ref(op)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
-/// The simplified strategic merge patch described in the module docs.
+/// The simplified strategic merge patch described in the module docs. `metadata.finalizers`
+/// merges as a set, as its `patchStrategy: merge` asks.
 pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+    let mut patch = patch.clone();
+    if let (Some(Value::Array(add)), Some(existing)) = (
+        patch.pointer("/metadata/finalizers").cloned(),
+        target
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array),
+    ) {
+        let mut union = existing.clone();
+        for f in add {
+            if !union.contains(&f) {
+                union.push(f);
+            }
+        }
+        if let Some(md) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.insert("finalizers".into(), Value::Array(union));
+        }
+    }
+    strategic_merge(target, &patch);
+}
+
+fn strategic_merge(target: &mut Value, patch: &Value) {
     let Value::Object(patch_map) = patch else {
         *target = patch.clone();
         return;
@@ -73,7 +106,7 @@ pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
             Value::Object(obj) if obj.get("$patch").and_then(Value::as_str) == Some("delete") => {
                 t.remove(k);
             }
-            Value::Object(_) => strategic_merge_patch(t.entry(k.clone()).or_insert(Value::Null), v),
+            Value::Object(_) => strategic_merge(t.entry(k.clone()).or_insert(Value::Null), v),
             Value::Array(items) => {
                 let merged = match (t.get(k), list_key(items)) {
                     (Some(Value::Array(existing)), Some(key))
@@ -114,10 +147,10 @@ fn merge_keyed_list(existing: &[Value], patch: &[Value], key: &str) -> Vec<Value
                 }
                 out[i] = v;
             }
-            (Some(i), _) => strategic_merge_patch(&mut out[i], item),
+            (Some(i), _) => strategic_merge(&mut out[i], item),
             (None, _) => {
                 let mut v = Value::Null;
-                strategic_merge_patch(&mut v, item);
+                strategic_merge(&mut v, item);
                 out.push(v);
             }
         }

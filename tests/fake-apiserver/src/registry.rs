@@ -242,6 +242,7 @@ impl Registry {
                 "triggerauthentications",
                 true,
             )
+            .with_status()
             .short(&["ta", "triggerauth"]),
             ResourceDef::custom(
                 "keda.sh",
@@ -250,7 +251,18 @@ impl Registry {
                 "clustertriggerauthentications",
                 false,
             )
+            .with_status()
             .short(&["cta", "clustertriggerauth"]),
+            ResourceDef::builtin(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                false,
+            )
+            .generation()
+            .with_status()
+            .short(&["crd", "crds"]),
             ResourceDef {
                 review: Some(ReviewKind::Token),
                 ..ResourceDef::builtin(
@@ -275,6 +287,11 @@ impl Registry {
             r.insert(def);
         }
         r
+    }
+
+    /// Removes a resource.
+    pub fn remove(&mut self, key: &ResKey) -> Option<ResourceDef> {
+        self.defs.remove(key)
     }
 
     /// Adds or replaces a resource.
@@ -323,6 +340,56 @@ impl Registry {
             .values()
             .filter(|d| d.group == group && d.version == version)
             .collect()
+    }
+}
+
+impl ResourceDef {
+    /// The resource a `CustomResourceDefinition` object declares: its storage version (or the
+    /// first served one), scope, short names and subresources.
+    pub(crate) fn from_crd(crd: &serde_json::Value) -> Option<Self> {
+        let spec = crd.get("spec")?;
+        let s = |v: &serde_json::Value, k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        let group = s(spec, "group")?;
+        let names = spec.get("names")?;
+        let kind = s(names, "kind")?;
+        let plural = s(names, "plural")?;
+        let namespaced = s(spec, "scope").as_deref() != Some("Cluster");
+        let versions = spec.get("versions")?.as_array()?;
+        let served = |v: &&serde_json::Value| {
+            v.get("served").and_then(serde_json::Value::as_bool) != Some(false)
+        };
+        let version = versions
+            .iter()
+            .filter(served)
+            .find(|v| v.get("storage").and_then(serde_json::Value::as_bool) == Some(true))
+            .or_else(|| versions.iter().find(served))?;
+        let mut def = Self::custom(&group, &s(version, "name")?, &kind, &plural, namespaced);
+        def.short_names = names
+            .get("shortNames")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(subs) = version.get("subresources") {
+            def.status = subs.get("status").is_some();
+            if let Some(scale) = subs.get("scale") {
+                def.scale = Some(ScalePaths {
+                    spec_replicas: s(scale, "specReplicasPath")
+                        .unwrap_or_else(|| ".spec.replicas".into()),
+                    status_replicas: s(scale, "statusReplicasPath")
+                        .unwrap_or_else(|| ".status.replicas".into()),
+                    label_selector: s(scale, "labelSelectorPath"),
+                });
+            }
+        }
+        Some(def)
     }
 }
 

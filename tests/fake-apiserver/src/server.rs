@@ -514,6 +514,10 @@ fn resource_request(
         )));
     }
     let name = t.name.clone().unwrap_or_default();
+    let meta_only = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
     match verb {
         "get" => shared.with(|s| {
             let v = if sub == Sub::Scale {
@@ -521,10 +525,13 @@ fn resource_request(
             } else {
                 s.get(&def, ns, &name)?
             };
-            Ok(json_response(200, &v))
+            Ok(json_response(
+                200,
+                &project(meta_only && sub != Sub::Scale, v),
+            ))
         }),
-        "list" => list(shared, &def, ns, q),
-        "watch" => watch(shared, &def, ns, q),
+        "list" => list(shared, &def, ns, q, meta_only),
+        "watch" => watch(shared, &def, ns, q, meta_only),
         "create" => {
             let ctx = WriteCtx {
                 manager: field_manager(q, headers)?,
@@ -532,7 +539,7 @@ fn resource_request(
             };
             let body = parse_body(body)?;
             let created = shared.with(|s| s.create(&def, ns, body, &ctx))?;
-            Ok(json_response(201, &created))
+            Ok(json_response(201, &project(meta_only, created)))
         }
         "update" => {
             let ctx = WriteCtx {
@@ -544,7 +551,10 @@ fn resource_request(
                 Sub::Scale => s.update_scale(&def, ns, &name, &body, &ctx),
                 _ => s.update(&def, ns, &name, body, sub, &ctx),
             })?;
-            Ok(json_response(200, &out))
+            Ok(json_response(
+                200,
+                &project(meta_only && sub != Sub::Scale, out),
+            ))
         }
         "patch" => {
             let ct = content_type(headers).unwrap_or_default();
@@ -592,7 +602,10 @@ fn resource_request(
                     .map(|v| (v, false)),
                 _ => s.patch(&def, ns, &name, &patch, sub, &ctx),
             })?;
-            Ok(json_response(if created { 201 } else { 200 }, &out))
+            Ok(json_response(
+                if created { 201 } else { 200 },
+                &project(meta_only && sub != Sub::Scale, out),
+            ))
         }
         "delete" => {
             let opts = delete_opts(q, body)?;
@@ -645,6 +658,18 @@ fn resource_request(
     }
 }
 
+/// The `PartialObjectMetadata` form of an object, for metadata-only requests.
+fn project(meta_only: bool, obj: Value) -> Value {
+    if !meta_only {
+        return obj;
+    }
+    json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
 fn delete_opts(q: &Query, body: &Bytes) -> Result<DeleteOpts, ApiError> {
     let mut opts = DeleteOpts {
         propagation: q.get("propagationPolicy").map(str::to_string),
@@ -689,6 +714,7 @@ fn list(
     def: &ResourceDef,
     ns: Option<&str>,
     q: &Query,
+    meta_only: bool,
 ) -> Result<Response, ApiError> {
     let labels = label_selector(q)?;
     let fields = field_selector(q)?;
@@ -728,11 +754,20 @@ fn list(
             metadata["continue"] = Value::String(token);
             metadata["remainingItemCount"] = json!(remaining);
         }
+        let (kind, api_version) = if meta_only {
+            (
+                "PartialObjectMetadataList".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            )
+        } else {
+            (format!("{}List", def.kind), def.api_version())
+        };
+        let items: Vec<Value> = items.into_iter().map(|o| project(meta_only, o)).collect();
         Ok(json_response(
             200,
             &json!({
-                "kind": format!("{}List", def.kind),
-                "apiVersion": def.api_version(),
+                "kind": kind,
+                "apiVersion": api_version,
                 "metadata": metadata,
                 "items": items,
             }),
@@ -751,6 +786,7 @@ struct WatchSpec {
     send_initial_events: bool,
     bookmarks: bool,
     timeout: Duration,
+    meta_only: bool,
 }
 
 impl WatchSpec {
@@ -788,7 +824,7 @@ impl WatchSpec {
             }
             (false, false) => return None,
         };
-        Some(json!({"type": ty, "object": obj}))
+        Some(json!({"type": ty, "object": project(self.meta_only, obj)}))
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Value {
@@ -808,6 +844,7 @@ fn watch(
     def: &ResourceDef,
     ns: Option<&str>,
     q: &Query,
+    meta_only: bool,
 ) -> Result<Response, ApiError> {
     let send_initial_events = q.flag("sendInitialEvents");
     let bookmarks = q.flag("allowWatchBookmarks");
@@ -843,6 +880,7 @@ fn watch(
         send_initial_events,
         bookmarks,
         timeout,
+        meta_only,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     tokio::spawn(run_watch(shared.clone(), spec, tx));
@@ -874,7 +912,9 @@ async fn run_watch(shared: Arc<Shared>, spec: WatchSpec, tx: mpsc::Sender<Bytes>
     });
     for obj in initial {
         if tx
-            .send(line(&json!({"type": "ADDED", "object": obj})))
+            .send(line(
+                &json!({"type": "ADDED", "object": project(spec.meta_only, obj)}),
+            ))
             .await
             .is_err()
         {

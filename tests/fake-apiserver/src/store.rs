@@ -214,6 +214,19 @@ fn owner_uids(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// ObjectMeta is a typed struct on the real server: nulls and empty `omitempty` collections do
+/// not survive storage (an emptied finalizer list disappears).
+fn normalize_metadata(obj: &mut Value) {
+    let md = meta_mut(obj);
+    md.retain(|_, v| match v {
+        Value::Null => false,
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    });
+}
+
 /// Everything that defines "the spec" for generation purposes.
 fn spec_part(obj: &Value) -> Value {
     let mut m = obj.as_object().cloned().unwrap_or_default();
@@ -452,6 +465,10 @@ impl Store {
         kind: EventKind,
         prev: Option<Value>,
     ) -> Value {
+        normalize_metadata(&mut obj);
+        if is_crd(def) {
+            self.register_crd(&obj);
+        }
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(self.rv.to_string()));
         let ns = meta_str(&obj, "namespace").unwrap_or_default().to_string();
@@ -496,7 +513,9 @@ impl Store {
             let uid = uid.to_string();
             self.collect_garbage(&uid);
         }
-        if def.group.is_empty() && def.plural == "namespaces" {
+        if is_crd(def) {
+            self.unregister_crd(&last);
+        } else if def.group.is_empty() && def.plural == "namespaces" {
             let name = meta_str(&last, "name").unwrap_or_default().to_string();
             self.delete_namespace_contents(&name);
         } else if def.namespaced {
@@ -647,6 +666,10 @@ impl Store {
             m.remove("status");
         }
         apply_defaults(def, &mut body);
+        if is_crd(def) {
+            establish_crd(&mut body);
+        }
+        normalize_metadata(&mut body);
         if ownership == Ownership::Update {
             let t = now();
             fields::track_update(
@@ -948,6 +971,7 @@ impl Store {
                 n
             }
         };
+        normalize_metadata(&mut new);
         if is_deleting(old) {
             let before = finalizers(old);
             if let Some(added) = finalizers(&new).into_iter().find(|f| !before.contains(f)) {
@@ -1688,6 +1712,59 @@ impl Store {
             Precondition::None,
             Ownership::Update,
         );
+    }
+}
+
+fn is_crd(def: &ResourceDef) -> bool {
+    def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions"
+}
+
+/// The status a CRD gets once the (instant) establishing controller has seen it.
+fn establish_crd(crd: &mut Value) {
+    let names = crd.pointer("/spec/names").cloned().unwrap_or(Value::Null);
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let t = now();
+    if let Some(m) = crd.as_object_mut() {
+        m.insert(
+            "status".into(),
+            json!({
+                "acceptedNames": names,
+                "storedVersions": stored,
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "lastTransitionTime": t},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "lastTransitionTime": t},
+                ],
+            }),
+        );
+    }
+}
+
+impl Store {
+    fn register_crd(&mut self, crd: &Value) {
+        if let Some(def) = ResourceDef::from_crd(crd) {
+            self.registry.insert(def);
+        }
+    }
+
+    /// A deleted CRD takes its resource and every object of it along.
+    fn unregister_crd(&mut self, crd: &Value) {
+        let Some(def) = ResourceDef::from_crd(crd) else {
+            return;
+        };
+        for obj in self.list(&def, None, &|_| true) {
+            self.commit_remove(&def, obj);
+        }
+        self.registry.remove(&ResKey::of(&def));
+        self.objects.remove(&ResKey::of(&def));
     }
 }
 

@@ -1193,3 +1193,133 @@ async fn kubeconfig_file_loads_into_a_working_client() {
         .collect();
     assert!(names.contains(&"default".to_string()) && names.contains(&"kube-system".to_string()));
 }
+
+#[tokio::test]
+async fn custom_resource_definitions_register_resources() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let (server, client) = server().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let widget_crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "subresources": {"status": {}, "scale": {
+                    "specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size", "labelSelectorPath": ".status.selector"
+                }},
+            }],
+        },
+    }))
+    .unwrap();
+    let created = crds
+        .create(&PostParams::default(), &widget_crd)
+        .await
+        .unwrap();
+    let conditions = created.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+
+    let gvk = kube::api::GroupVersionKind::gvk("example.com", "v1", "Gadget");
+    let (ar, caps) = kube::discovery::pinned_kind(&client, &gvk).await.unwrap();
+    assert!(caps.subresources.iter().any(|(a, _)| a.plural == "scale"));
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    let g: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"size": 1}
+    }))
+    .unwrap();
+    gadgets.create(&PostParams::default(), &g).await.unwrap();
+    gadgets
+        .patch_scale(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        gadgets.get("g").await.unwrap().data["spec"]["size"],
+        json!(4)
+    );
+
+    crds.delete("gadgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        api_err(gadgets.list(&ListParams::default()).await.unwrap_err()).code,
+        404
+    );
+    assert!(server.list("example.com/v1", "Gadget", None).is_empty());
+
+    // the repository's generated CRDs install and serve their kinds
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
+    let mut installed = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text).unwrap();
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+        installed += 1;
+    }
+    assert!(installed >= 3);
+    let discovery = kube::discovery::Discovery::new(client)
+        .filter(&["keda.sh"])
+        .run()
+        .await
+        .unwrap();
+    let (_, caps) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            "keda.sh",
+            "v1alpha1",
+            "ScaledObject",
+        ))
+        .unwrap();
+    assert!(caps.subresources.iter().any(|(a, _)| a.plural == "status"));
+}
+
+#[tokio::test]
+async fn metadata_only_requests_get_partial_object_metadata() {
+    let (_server, client) = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    cms.create(&PostParams::default(), &configmap("m", &[("app", "m")]))
+        .await
+        .unwrap();
+    let meta = cms.get_metadata("m").await.unwrap();
+    assert_eq!(meta.metadata.labels.unwrap()["app"], "m");
+    let list = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+
+    let metas: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(cms.clone().into_client(), "default");
+    let mut w = watcher(metas, watcher::Config::default()).boxed();
+    loop {
+        if let watcher::Event::InitDone = tokio::time::timeout(WAIT, w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            break;
+        }
+    }
+    cms.create(&PostParams::default(), &configmap("n", &[]))
+        .await
+        .unwrap();
+    loop {
+        if let watcher::Event::Apply(o) = tokio::time::timeout(WAIT, w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            assert_eq!(o.name_any(), "n");
+            assert_eq!(o.types.as_ref().unwrap().kind, "PartialObjectMetadata");
+            break;
+        }
+    }
+}
