@@ -63,8 +63,9 @@
 //!   `type`, `uid` or `containerPort`) item by item and honours `$patch: delete|replace` and
 //!   `$deleteFromPrimitiveList`; lists of scalars are replaced (the real server merges
 //!   `finalizers`).
-//! - Server-side apply treats lists as atomic except lists of objects keyed as above; maps
-//!   emptied by a removal are pruned.
+//! - Server-side apply treats lists as atomic except lists of objects keyed as above and
+//!   `metadata.finalizers` (a set); maps emptied by a removal are pruned; `managedFields` sent
+//!   by clients are ignored (the server keeps its own).
 //! - Foreground deletion behaves like background; `Orphan` strips the owner references first.
 //! - Core `v1` and `events.k8s.io/v1` Events are separate stores (the real server shares one).
 //! - A JSON patch `test` for `null` passes on a missing path, as on the real server.
@@ -76,6 +77,10 @@
 //!   429, 503 and 504 by itself.
 //!
 //! # Use from a test
+//!
+//! The server runs on its own thread and runtime: a test may block (wait for a child process,
+//! use any runtime flavour) and the server keeps answering. Predicates given to
+//! [`FakeApiServer::wait_until`] run under the server's lock and must not call the handle.
 //!
 //! ```no_run
 //! # async fn t() -> Result<(), Box<dyn std::error::Error>> {
@@ -110,7 +115,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
 pub use error::ApiError;
 pub use hooks::{RequestMatcher, RequestRecord, ReviewHandler};
@@ -147,7 +151,8 @@ pub enum FakeError {
 pub struct FakeApiServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    task: Option<JoinHandle<()>>,
+    /// Fires when the server thread has stopped.
+    done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl std::fmt::Debug for FakeApiServer {
@@ -213,29 +218,50 @@ fn count_in(log: &[RequestRecord], verb: &str, plural: &str, subresource: Option
 }
 
 impl FakeApiServer {
-    /// Binds 127.0.0.1:0 and serves until dropped. Also installs rustls' ring provider as the
+    /// Binds 127.0.0.1:0 and serves until dropped. The server runs on its own thread and
+    /// runtime, so it keeps answering while the test blocks (e.g. waiting for a child process)
+    /// and whatever runtime flavour the test uses. Also installs rustls' ring provider as the
     /// process default (kube needs one, even for plain HTTP).
     pub async fn start() -> Result<Self, FakeError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(FakeError::Bind)?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(FakeError::Bind)?;
+        listener.set_nonblocking(true).map_err(FakeError::Bind)?;
         let addr = listener.local_addr().map_err(FakeError::Bind)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(FakeError::Bind)?;
         let shared = Arc::new(Shared::new(addr.to_string()));
         let app = server::router(shared.clone());
         let mut stop = shared.shutdown.subscribe();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!("fake API server stopped with an error: {e}");
-            }
-        });
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("fake-apiserver-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::warn!("fake API server could not listen: {e}");
+                            return;
+                        }
+                    };
+                    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    });
+                    if let Err(e) = serve.await {
+                        tracing::warn!("fake API server stopped with an error: {e}");
+                    }
+                });
+                // connections still open (pooled by clients) are dropped here
+                runtime.shutdown_timeout(Duration::from_millis(200));
+                let _ = done_tx.send(());
+            })
+            .map_err(FakeError::Bind)?;
         Ok(Self {
             shared,
             addr,
-            task: Some(task),
+            done: Some(done_rx),
         })
     }
 
@@ -282,17 +308,11 @@ impl FakeApiServer {
         Ok(path)
     }
 
-    /// Stops serving and waits (up to 5 s) for the server task to finish.
+    /// Stops serving and waits (up to 5 s) for the server thread to finish.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.send_replace(true);
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
+        if let Some(done) = self.done.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
         }
     }
 
@@ -481,9 +501,7 @@ impl FakeApiServer {
 
 impl Drop for FakeApiServer {
     fn drop(&mut self) {
+        // the server thread finishes by itself once its connections see the signal
         self.shared.shutdown.send_replace(true);
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }

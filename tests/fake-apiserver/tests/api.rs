@@ -1323,3 +1323,29 @@ async fn metadata_only_requests_get_partial_object_metadata() {
         }
     }
 }
+
+#[tokio::test]
+async fn serves_while_the_test_thread_blocks_and_stops_on_shutdown() {
+    use std::io::{Read, Write};
+    let server = FakeApiServer::start().await.unwrap();
+    let addr = server.addr();
+    // another OS thread plays the separate process; this runtime's only thread blocks on join
+    let fetch = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(
+            b"GET /api/v1/namespaces/default HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    });
+    let response = fetch.join().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"kind\":\"Namespace\""));
+    server.shutdown().await;
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the listener is closed"
+    );
+}
