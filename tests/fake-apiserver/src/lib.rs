@@ -389,12 +389,14 @@ impl FakeApiServer {
         self.shared.with(|s| s.rv)
     }
 
-    /// Drops all watch history: a watch from any earlier resourceVersion gets 410 Expired.
+    /// Compacts history like etcd behind the watch cache: a watch started afterwards from any
+    /// earlier resourceVersion gets an ERROR event with 410 Expired; running watches go on.
     pub fn compact(&self) {
         self.shared.with(Store::compact);
     }
 
-    /// How many events history keeps before the oldest are compacted (default 100 000).
+    /// How many events history keeps (default 100 000); older ones are compacted, and a running
+    /// watch that has not caught up with them gets 410 Expired.
     pub fn set_history_limit(&self, events: usize) {
         self.shared.with(|s| s.history_limit = events.max(1));
     }

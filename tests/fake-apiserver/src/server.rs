@@ -903,13 +903,27 @@ async fn run_watch(shared: Arc<Shared>, spec: WatchSpec, tx: mpsc::Sender<Bytes>
     let mut changes = shared.changes.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     let key = ResKey::of(&spec.def);
-    let (mut cursor, initial) = shared.with(|s| match spec.from {
-        Some(rv) => (rv, Vec::new()),
+    let start = shared.with(|s| match spec.from {
+        Some(rv) if rv < s.compacted_rv => Err(s.compacted_rv),
+        Some(rv) => Ok((rv, Vec::new())),
         None => {
             let objs = s.list(&spec.def, spec.namespace.as_deref(), &|o| spec.matches(o));
-            (s.rv, objs)
+            Ok((s.rv, objs))
         }
     });
+    let (mut cursor, initial) = match start {
+        Ok(s) => s,
+        Err(compacted) => {
+            let from = spec.from.unwrap_or_default();
+            let status =
+                ApiError::expired(format!("too old resource version: {from} ({compacted})"))
+                    .to_status();
+            let _ = tx
+                .send(line(&json!({"type": "ERROR", "object": status})))
+                .await;
+            return;
+        }
+    };
     for obj in initial {
         if tx
             .send(line(

@@ -133,7 +133,10 @@ pub(crate) struct Store {
     objects: HashMap<ResKey, BTreeMap<(String, String), Value>>,
     pub rv: u64,
     history: VecDeque<HistoryEvent>,
+    /// New watches must start at or after this resourceVersion.
     pub compacted_rv: u64,
+    /// History events up to this resourceVersion are gone.
+    history_floor: u64,
     pub history_limit: usize,
     rng: u64,
     pub simulate_workloads: bool,
@@ -305,6 +308,7 @@ impl Store {
             rv: 0,
             history: VecDeque::new(),
             compacted_rv: 0,
+            history_floor: 0,
             history_limit: 100_000,
             rng: seed | 1,
             simulate_workloads: false,
@@ -434,10 +438,10 @@ impl Store {
             })
     }
 
-    /// History events for `key` after `cursor`, or `Err(compacted_rv)` if they were compacted.
+    /// History events for `key` after `cursor`, or `Err(oldest kept)` if some are gone.
     pub fn events_since(&self, key: &ResKey, cursor: u64) -> Result<Vec<HistoryEvent>, u64> {
-        if cursor < self.compacted_rv {
-            return Err(self.compacted_rv);
+        if cursor < self.history_floor {
+            return Err(self.history_floor);
         }
         let start = self.history.partition_point(|e| e.rv <= cursor);
         Ok(self
@@ -449,9 +453,9 @@ impl Store {
             .collect())
     }
 
-    /// Forgets all history: watches from any earlier resourceVersion get 410 Expired.
+    /// Like etcd compaction behind the API server's watch cache: watches started from any
+    /// earlier resourceVersion get 410 Expired; running watches go on.
     pub fn compact(&mut self) {
-        self.history.clear();
         self.compacted_rv = self.rv;
         self.dirty = true;
     }
@@ -528,7 +532,8 @@ impl Store {
         self.history.push_back(ev);
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
-                self.compacted_rv = old.rv;
+                self.history_floor = old.rv;
+                self.compacted_rv = self.compacted_rv.max(old.rv);
             }
         }
         self.dirty = true;

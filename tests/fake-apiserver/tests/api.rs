@@ -659,11 +659,9 @@ async fn compaction_expires_old_watches_and_the_watcher_relists() {
         .await
         .unwrap();
     let old_rv = old.resource_version().unwrap();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}})).unwrap();
     secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "s"}})).unwrap(),
-        )
+        .create(&PostParams::default(), &secret)
         .await
         .unwrap();
     server.compact();
@@ -687,18 +685,26 @@ async fn compaction_expires_old_watches_and_the_watcher_relists() {
         other => panic!("expected 410, got {other:?}"),
     }
 
-    // kube-runtime's watcher: its watch times out, resumes from a compacted resourceVersion,
-    // gets 410, lists again, and keeps delivering changes
+    // kube-runtime's watcher: its watch (running at compaction time) times out, resumes from
+    // a compacted resourceVersion, gets 410, lists again, and keeps delivering changes
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let cfg = watcher::Config::default().timeout(1).disable_bookmarks();
-    let mut w = watcher(cms.clone(), cfg).boxed();
-    let mut errors = 0;
-    loop {
-        match tokio::time::timeout(WAIT, w.next()).await.unwrap().unwrap() {
-            Ok(watcher::Event::InitDone) => break,
-            Ok(_) => {}
-            Err(e) => panic!("unexpected error before init: {e}"),
-        }
-    }
+    let task = tokio::spawn(watcher(cms.clone(), cfg).for_each(move |e| {
+        let _ = tx.send(e);
+        async {}
+    }));
+    server
+        .wait_until(|v| v.count("watch", "configmaps", None) == 2, WAIT)
+        .await
+        .unwrap();
+    let mut live = cms
+        .watch(
+            &WatchParams::default().disable_bookmarks(),
+            &server.resource_version().to_string(),
+        )
+        .await
+        .unwrap()
+        .boxed();
     secrets
         .patch(
             "s",
@@ -708,22 +714,51 @@ async fn compaction_expires_old_watches_and_the_watcher_relists() {
         .await
         .unwrap();
     server.compact();
+
+    let mut errors = 0;
+    let mut init_done = 0;
     loop {
-        match tokio::time::timeout(WAIT, w.next()).await.unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             Err(watcher::Error::WatchError(s)) if s.code == 410 => errors += 1,
-            Ok(watcher::Event::InitDone) if errors > 0 => break,
-            _ => {}
+            Ok(watcher::Event::InitDone) => {
+                init_done += 1;
+                if errors > 0 {
+                    break;
+                }
+            }
+            Err(e) => panic!("unexpected watcher error {e}"),
+            Ok(_) => {}
         }
     }
-    assert_eq!(errors, 1, "one 410, then a fresh list");
+    assert_eq!((errors, init_done), (1, 2), "one 410, then a fresh list");
     cms.create(&PostParams::default(), &configmap("new", &[]))
         .await
         .unwrap();
     loop {
-        match tokio::time::timeout(WAIT, w.next()).await.unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             Ok(watcher::Event::Apply(o)) if o.name_any() == "new" => break,
             _ => {}
         }
+    }
+    task.abort();
+
+    // a watch that was running at compaction time goes on
+    match tokio::time::timeout(WAIT, live.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        WatchEvent::Added(o) => assert_eq!(o.name_any(), "new"),
+        other => panic!("expected ADDED, got {other:?}"),
     }
 }
 
