@@ -4,7 +4,7 @@
 //! `k:{"name":"c"}` for an item of a keyed list and `.` for "the item itself". Leaves are
 //! scalars, empty maps and atomic lists. Lists of objects whose items all carry one of the keys
 //! in [`crate::patch::list_key`] are maps keyed by it (conditions by `type`, containers by
-//! `name`); `metadata.finalizers` is a set whose items are owned one by one (`v:"x"`) and
+//! `name`, ownerReferences by `uid`); `metadata.finalizers` is a set whose items are owned one by one (`v:"x"`) and
 //! merged as a union; every other list is atomic and owned as a whole. Maps get no `.` entry
 //! of their own.
 //!
@@ -112,7 +112,12 @@ fn collect_value(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
     }
     match v {
         Value::Object(m) if !m.is_empty() => collect_map(m, path, out),
-        Value::Array(items) => match list_key(items) {
+        Value::Array(items) => match list_key(
+            path.last()
+                .and_then(|t| t.strip_prefix("f:"))
+                .unwrap_or_default(),
+            items,
+        ) {
             Some(key) => {
                 for item in items {
                     path.push(key_token(key, item.get(key).unwrap_or(&Value::Null)));
@@ -573,7 +578,7 @@ fn merge_apply(target: &mut Value, cfg: &Value) {
             }
             Value::Object(_) => merge_apply(t.entry(k.clone()).or_insert(Value::Null), v),
             Value::Array(items) => {
-                let key = list_key(items);
+                let key = list_key(k, items);
                 match (t.get_mut(k), key) {
                     (Some(Value::Array(existing)), Some(key))
                         if existing.iter().all(|e| e.get(key).is_some()) =>

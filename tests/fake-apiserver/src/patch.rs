@@ -2,8 +2,8 @@
 //! strategic merge patch.
 //!
 //! The strategic merge patch here is a merge patch that, instead of replacing them wholesale,
-//! merges lists of objects whose items carry a key (`name`, `type`, `uid`, `containerPort`; see
-//! [`list_key`]) item by item, honours `$patch: delete` / `$patch: replace` on list items and
+//! merges lists of objects whose items carry a key (`name`, `type`, `uid`, `containerPort`;
+//! `uid` for ownerReferences; see [`list_key`]) item by item, honours `$patch: delete` / `$patch: replace` on list items and
 //! maps, and ignores the `$setElementOrder/…` and `$retainKeys` directives. Lists of scalars
 //! are replaced, except `metadata.finalizers` (merged as a set) and
 //! `$deleteFromPrimitiveList/<field>`, which removes the listed values.
@@ -16,17 +16,22 @@ use serde_json::{Map, Value};
 /// containers, env, volumes, ports, conditions and ownerReferences.
 const LIST_KEYS: &[&str] = &["name", "type", "uid", "containerPort"];
 
-/// The key field by which every item of `items` is identified, if there is one.
-pub(crate) fn list_key(items: &[Value]) -> Option<&'static str> {
+/// The key field by which every item of the list `field` is identified, if there is one
+/// (`ownerReferences` go by `uid`, as their schema says).
+pub(crate) fn list_key(field: &str, items: &[Value]) -> Option<&'static str> {
     if items.is_empty() {
         return None;
     }
-    LIST_KEYS.iter().copied().find(|k| {
+    let keyed_by = |k: &str| {
         items.iter().all(|i| {
             i.get(k)
                 .is_some_and(|v| v.is_string() || v.is_number() || v.is_boolean())
         })
-    })
+    };
+    if field == "ownerReferences" {
+        return keyed_by("uid").then_some("uid");
+    }
+    LIST_KEYS.iter().copied().find(|k| keyed_by(k))
 }
 
 /// RFC 7386 merge patch.
@@ -108,7 +113,7 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
             }
             Value::Object(_) => strategic_merge(t.entry(k.clone()).or_insert(Value::Null), v),
             Value::Array(items) => {
-                let merged = match (t.get(k), list_key(items)) {
+                let merged = match (t.get(k), list_key(k, items)) {
                     (Some(Value::Array(existing)), Some(key))
                         if existing.iter().all(|e| e.get(key).is_some()) =>
                     {
