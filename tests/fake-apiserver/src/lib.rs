@@ -118,7 +118,7 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use hooks::{RequestMatcher, RequestRecord, ReviewHandler};
-pub use registry::{ResourceDef, ScalePaths};
+pub use registry::{ResourceDef, ReviewKind, ScalePaths};
 
 use hooks::Fault;
 use server::Shared;
