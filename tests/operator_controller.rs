@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use fake_apiserver::FakeApiServer;
+use fake_apiserver::{FakeApiServer, View};
 use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 use windlass::crd::ScaledObject;
 use windlass_tests::operator::{
-    KnobServer, Operator, condition, deployment, replicas, scaled_object,
+    KnobServer, Objects, Operator, condition, deployment, replicas, scaled_object,
 };
+use windlass_tests::servers::wait_for;
 
 const NS: &str = "default";
 const WAIT: Duration = Duration::from_secs(20);
@@ -29,24 +30,31 @@ async fn api() -> FakeApiServer {
     api
 }
 
-fn so_of(api: &FakeApiServer, name: &str) -> Option<Value> {
-    api.get(SO, "scaledobjects", NS, name)
+fn so_of(api: &impl Objects, name: &str) -> Option<Value> {
+    api.object(SO, "scaledobjects", NS, name)
 }
 
-/// Waits until `check` holds on the API's objects.
-async fn until(api: &FakeApiServer, what: &str, check: impl Fn(&FakeApiServer) -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check(api) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
+/// Waits until `check` holds on the API's objects, re-checked on every change.
+async fn until(api: &FakeApiServer, what: &str, check: impl Fn(&View<'_>) -> bool) {
+    if let Err(error) = api.wait_until(|view| check(view), WAIT).await {
+        let objects = api.list(SO, "scaledobjects", Some(NS));
+        panic!(
+            "timed out waiting for: {what} ({error}); ScaledObjects now:\n{}",
+            serde_json::to_string_pretty(&objects).unwrap_or_default()
         );
-        let _ = api.wait_until(|_| true, Duration::from_millis(100)).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-fn condition_is(api: &FakeApiServer, name: &str, type_: &str, status: &str, reason: &str) -> bool {
+/// Waits until the backend has been sampled `count` more times.
+async fn polls(knob: &KnobServer, count: usize) {
+    let seen = knob.knob.samples();
+    wait_for("backend samples", WAIT, || async {
+        (knob.knob.samples() >= seen + count).then_some(())
+    })
+    .await;
+}
+
+fn condition_is(api: &impl Objects, name: &str, type_: &str, status: &str, reason: &str) -> bool {
     condition(api, NS, name, type_).is_some_and(|(s, r)| s == status && r == reason)
 }
 
@@ -82,7 +90,7 @@ async fn a_new_scaled_object_gets_keda_s_hpa_status_label_and_finalizer() {
     .unwrap();
 
     until(&api, "the HPA exists", |api| {
-        api.get(
+        api.object(
             "autoscaling/v2",
             "horizontalpodautoscalers",
             NS,
@@ -237,7 +245,7 @@ async fn paused_replicas_pin_the_target_and_unpausing_restores_the_hpa() {
     api.put_object(scaled_object(NS, "worker", &knob.address, json!({})))
         .unwrap();
     until(&api, "the HPA exists", |api| {
-        api.get(
+        api.object(
             "autoscaling/v2",
             "horizontalpodautoscalers",
             NS,
@@ -264,12 +272,9 @@ async fn paused_replicas_pin_the_target_and_unpausing_restores_the_hpa() {
                 )
                 .is_none()
             && condition_is(api, "worker", "Paused", "True", "ScaledObjectPaused")
+            && so_of(api, "worker").is_some_and(|so| so["status"]["pausedReplicaCount"] == 4)
     })
     .await;
-    assert_eq!(
-        so_of(&api, "worker").unwrap()["status"]["pausedReplicaCount"],
-        4
-    );
     // While paused the loop is stopped: nothing polls, nothing scales.
     let key = ObjectRef::<ScaledObject>::new("worker").within(NS);
     assert!(
@@ -369,24 +374,20 @@ async fn a_backend_that_goes_down_never_drives_the_target_to_zero() {
     })
     .await;
     // Several polls past the 1 s cooldown: the target holds.
-    let seen = knob.knob.samples();
-    until(&api, "three more polls", |_| {
-        knob.knob.samples() >= seen + 3
-    })
-    .await;
+    polls(&knob, 3).await;
     assert_eq!(replicas(&api, NS, "worker"), Some(3));
     operator.stop().await;
 }
 
 async fn delete_and_wait(api: &FakeApiServer, name: &str) {
-    api.delete_object(SO, "scaledobjects", Some(NS), name)
+    api.delete_object(SO, "scaledobjects", NS, name)
         .expect("deleting the ScaledObject");
     until(api, "the ScaledObject is gone", |api| {
         so_of(api, name).is_none()
     })
     .await;
     until(api, "its HPA is garbage-collected", |api| {
-        api.get(
+        api.object(
             "autoscaling/v2",
             "horizontalpodautoscalers",
             NS,
@@ -443,13 +444,11 @@ async fn a_steady_state_makes_no_status_writes() {
     })
     .await;
     // Let the first polls settle, then watch five more.
-    let seen = knob.knob.samples();
-    until(&api, "two polls", |_| knob.knob.samples() >= seen + 2).await;
+    polls(&knob, 2).await;
     let writes = operator.status_writes();
     let api_writes = api.count("patch", "scaledobjects", Some("status"))
         + api.count("update", "scaledobjects", Some("status"));
-    let seen = knob.knob.samples();
-    until(&api, "five polls", |_| knob.knob.samples() >= seen + 5).await;
+    polls(&knob, 5).await;
     assert_eq!(operator.status_writes(), writes, "no status write per poll");
     assert_eq!(
         api.count("patch", "scaledobjects", Some("status"))
@@ -482,8 +481,7 @@ async fn a_leader_change_scales_once() {
     })
     .await;
     // Let both run a few more polls: no second scale write.
-    let seen = knob.knob.samples();
-    until(&api, "four more polls", |_| knob.knob.samples() >= seen + 4).await;
+    polls(&knob, 4).await;
     assert_eq!(api.count("patch", "deployments", Some("scale")), 1);
     assert_eq!(replicas(&api, NS, "worker"), Some(1));
     first.stop().await;
@@ -507,6 +505,12 @@ async fn a_pushed_activation_scales_from_zero_without_waiting_for_the_poll() {
     until(&api, "reconciled", |api| {
         condition_is(api, "worker", "Active", "False", "ScalerNotActive")
     })
+    .await;
+    wait_for(
+        "the operator subscribes to StreamIsActive",
+        WAIT,
+        || async { (knob.knob.subscribers() > 0).then_some(()) },
+    )
     .await;
     let started = tokio::time::Instant::now();
     knob.knob.set(4.0);

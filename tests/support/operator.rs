@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fake_apiserver::FakeApiServer;
+use fake_apiserver::{FakeApiServer, View};
 use futures::Stream;
 use scaler_core::{
     ActivityStream, ExternalMetric, MetricName, MetricSpec, MetricTargetType, PushScaler, Sample,
@@ -55,6 +55,11 @@ impl Knob {
     /// How many samples were taken.
     pub fn samples(&self) -> usize {
         self.samples.load(Ordering::SeqCst)
+    }
+
+    /// How many `external-push` activity streams are subscribed.
+    pub fn subscribers(&self) -> usize {
+        self.pushes.receiver_count()
     }
 
     /// Pushes an activity change to `external-push` subscribers.
@@ -164,6 +169,11 @@ impl Operator {
     /// Starts a controller; `leader` says whether it holds the lease at first.
     pub async fn start(api: &FakeApiServer, leader: bool) -> Self {
         scalers::context::install_crypto_provider();
+        // `RUST_LOG=windlass=debug cargo test …` shows the controller's logs.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let (leader_tx, leader_rx) = watch::channel(leader);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut stop_signal = stop_rx.clone();
@@ -261,20 +271,50 @@ pub fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// Reading objects from the fake API server, or from a [`View`] inside its wait predicates.
+pub trait Objects {
+    fn object(&self, api_version: &str, plural: &str, namespace: &str, name: &str)
+    -> Option<Value>;
+}
+
+impl Objects for FakeApiServer {
+    fn object(
+        &self,
+        api_version: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        self.get(api_version, plural, namespace, name)
+    }
+}
+
+impl Objects for View<'_> {
+    fn object(
+        &self,
+        api_version: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        self.get(api_version, plural, namespace, name)
+    }
+}
+
 /// The replica count of Deployment `name`.
-pub fn replicas(api: &FakeApiServer, namespace: &str, name: &str) -> Option<i64> {
-    api.get("apps/v1", "deployments", namespace, name)
+pub fn replicas(api: &impl Objects, namespace: &str, name: &str) -> Option<i64> {
+    api.object("apps/v1", "deployments", namespace, name)
         .and_then(|d| d.pointer("/spec/replicas").and_then(Value::as_i64))
 }
 
-/// The status of condition `type_` of ScaledObject `name`: (status, reason).
+/// The status and reason of condition `type_` of ScaledObject `name`.
 pub fn condition(
-    api: &FakeApiServer,
+    api: &impl Objects,
     namespace: &str,
     name: &str,
     type_: &str,
 ) -> Option<(String, String)> {
-    let so = api.get("keda.sh/v1alpha1", "scaledobjects", namespace, name)?;
+    let so = api.object("keda.sh/v1alpha1", "scaledobjects", namespace, name)?;
     let conditions = so.pointer("/status/conditions")?.as_array()?.clone();
     conditions.iter().find(|c| c["type"] == type_).map(|c| {
         (

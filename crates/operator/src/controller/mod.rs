@@ -88,6 +88,8 @@ pub struct Context {
     pub hpas: Store<HorizontalPodAutoscaler>,
     pub metrics: Option<Arc<dyn Observer>>,
     pub started: Instant,
+    /// The wall-clock start, to tell objects that existed before it.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// Objects whose push source changed its metric specs: reconciled at once.
     pub spec_changed: futures::channel::mpsc::UnboundedSender<ObjectRef<ScaledObject>>,
 }
@@ -284,6 +286,7 @@ pub async fn run(
         hpas: hpa_store,
         metrics,
         started: Instant::now(),
+        started_at: chrono::Utc::now(),
         spec_changed,
     });
     let controller = Controller::for_stream(so_stream, so_store)

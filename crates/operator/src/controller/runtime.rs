@@ -43,6 +43,9 @@ pub struct ObjectRuntime {
     latest: watch::Sender<Option<Arc<Evaluation>>>,
     /// Asks the loop for an evaluation now (push activation, an HPA read with nothing warm).
     kick: Notify,
+    /// A push source reported activity since the last poll (KEDA then scales as active
+    /// without asking the backend again).
+    pushed_active: std::sync::atomic::AtomicBool,
     /// The generation the loop was started for.
     pub loop_generation: Mutex<Option<i64>>,
     /// The last time this replica saw the object active: refreshed every active poll, but
@@ -62,6 +65,7 @@ impl ObjectRuntime {
             health: Mutex::new(BTreeMap::new()),
             latest: watch::channel(None).0,
             kick: Notify::new(),
+            pushed_active: std::sync::atomic::AtomicBool::new(false),
             loop_generation: Mutex::new(None),
             interval: Mutex::new(Duration::from_secs(30)),
             last_active: Mutex::new(None),
@@ -82,6 +86,19 @@ impl ObjectRuntime {
     /// Asks the loop to evaluate now.
     pub fn kick(&self) {
         self.kick.notify_one();
+    }
+
+    /// A push source says the object is active: poll now and treat it as active.
+    pub fn push_active(&self) {
+        self.pushed_active
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.kick();
+    }
+
+    /// Takes the pushed-activity mark.
+    pub fn take_pushed_active(&self) -> bool {
+        self.pushed_active
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits for a kick.
@@ -114,6 +131,11 @@ impl ObjectRuntime {
             previous.abort();
         }
         *lock(&self.loop_generation) = generation;
+    }
+
+    /// Whether no loop was ever started (or the last one was stopped).
+    pub fn loop_generation_is_unset(&self) -> bool {
+        lock(&self.loop_generation).is_none()
     }
 
     /// Whether a loop runs for `generation`.

@@ -9,9 +9,9 @@
 //! later of the memory and the written value, so a standby that takes over measures cooldown
 //! from what it observed itself, not from the last transition.
 //!
-//! Loops started while the operator boots begin after a delay spread over the first polling
-//! interval (by a hash of the object's key), so a restart does not poll every backend at once;
-//! a loop started later (a new object, a spec change) polls at once, as KEDA does. The period
+//! Loops of objects that existed before the operator started begin after a delay spread over
+//! the first polling interval (by a hash of the object's key), so a restart does not poll every
+//! backend at once; a new object or a spec change polls at once, as KEDA does. The period
 //! is measured from the start of one poll to the next, so slow backends do not drift the
 //! schedule.
 
@@ -63,7 +63,17 @@ pub fn ensure_running(ctx: &Arc<Context>, so: &ScaledObject) {
     {
         *scalers = None;
     }
-    let delay = if ctx.started.elapsed() < STARTUP_WINDOW {
+    // Objects that existed before this process started are spread over their first interval;
+    // an object created since (or a spec change) polls at once.
+    let existed_before_start = so
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| crate::time::to_chrono(&t.0))
+        // Timestamps have whole seconds: only a creation a full second earlier is surely older.
+        .is_some_and(|created| created + chrono::Duration::seconds(1) < ctx.started_at);
+    let first_loop = runtime.loop_generation_is_unset();
+    let delay = if existed_before_start && first_loop && ctx.started.elapsed() < STARTUP_WINDOW {
         start_jitter(&key, so.polling_interval_seconds())
     } else {
         Duration::ZERO
@@ -138,6 +148,7 @@ fn subscribe_push(
                     let Some(runtime) = weak.upgrade() else {
                         return;
                     };
+                    debug!(object = %runtime.key, "pushed metric specs changed");
                     *runtime.scalers.lock().await = None;
                     if reconcile.unbounded_send(runtime.key.clone()).is_err() {
                         return;
@@ -152,8 +163,9 @@ fn subscribe_push(
                 let Some(runtime) = weak.upgrade() else {
                     return;
                 };
+                debug!(object = %runtime.key, event = ?event, "pushed activity");
                 if let Ok(true) = event {
-                    runtime.kick();
+                    runtime.push_active();
                 }
             }
         });
@@ -234,8 +246,10 @@ async fn poll(
     let client = ctx.client.clone();
     let ready_pods =
         move || count_ready_pods(client.clone(), namespace.clone(), selector.clone()).boxed();
+    let pushed_active = runtime.take_pushed_active();
     let previous_health = lock(&runtime.health).clone();
     let now = Utc::now();
+    debug!(object = %runtime.key, leader, replicas = ?current_replicas, "sampling");
     let evaluation = evaluate::evaluate(
         so,
         &scalers,
@@ -245,6 +259,20 @@ async fn poll(
         now,
     )
     .await;
+    let mut evaluation = evaluation;
+    if pushed_active && !evaluation.activity.active {
+        // KEDA's push path: a pushed `true` requests the scale as active (and not failed),
+        // whatever the last sample said; deactivation goes through normal polling.
+        evaluation.activity.active = true;
+        evaluation.activity.error = false;
+        evaluation.activity.active_metrics = evaluation
+            .readings
+            .iter()
+            .filter(|r| r.trigger_type == "external-push")
+            .map(|r| r.metric.name.clone())
+            .collect();
+    }
+    debug!(object = %runtime.key, active = evaluation.activity.active, error = evaluation.activity.error, pushed_active, "evaluated");
     *lock(&runtime.health) = evaluation.health.clone();
     if let Some(metrics) = &ctx.metrics {
         metrics.record_evaluation(so, &evaluation);
