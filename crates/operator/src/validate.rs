@@ -186,6 +186,15 @@ pub fn webhook_rules(so: &ScaledObject, neighbours: &Neighbours<'_>) -> Findings
     findings
 }
 
+/// The subset of the webhook's rules KEDA's controller checks again, because the webhook may
+/// have been bypassed: replica bounds and triggers.
+pub fn controller_rules(so: &ScaledObject) -> Vec<Problem> {
+    let mut findings = Findings::default();
+    check_replica_bounds(so, &mut findings);
+    check_triggers(so, &mut findings);
+    findings.errors
+}
+
 fn name(so: &ScaledObject) -> &str {
     so.metadata.name.as_deref().unwrap_or_default()
 }
