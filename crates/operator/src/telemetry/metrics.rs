@@ -44,6 +44,8 @@ const SCALED_OBJECT_TYPE: &str = "scaledobject";
 const SCALED_OBJECT_RESOURCE: &str = "scaled_object";
 /// The `result` label of a successful sample or reconcile.
 const SUCCESS: &str = "success";
+/// The `result` label of a failed sample that fallback replaced.
+const FALLBACK: &str = "fallback";
 /// KEDA's scaler name for the synthetic metric of `scalingModifiers`.
 const COMPOSITE_SCALER: &str = "composite-metric";
 
@@ -125,7 +127,7 @@ struct SampleDurationLabels {
     scaledObject: String,
     triggerIndex: usize,
     r#type: String,
-    /// `success` or an [`ErrorCategory`] label.
+    /// `success`, an [`ErrorCategory`] label, or `fallback`.
     result: &'static str,
 }
 
@@ -484,11 +486,36 @@ impl OperatorMetrics {
         duration: Duration,
         result: Result<Sample, ErrorCategory>,
     ) {
-        let keda = labels.keda();
         let outcome = match result {
             Ok(_) => SUCCESS,
             Err(category) => category.as_str(),
         };
+        self.record_query(labels, duration, result.ok(), outcome);
+    }
+
+    /// A failed query whose category is no longer known because fallback replaced it: counted
+    /// as an error, with `result="fallback"` in the histogram, and `served` (the fallback
+    /// value, if any) as the metric value, as KEDA records the value after fallback.
+    pub fn record_sample_fallback(
+        &self,
+        labels: &SampleLabels,
+        duration: Duration,
+        served: Option<f64>,
+    ) {
+        self.record_query(labels, duration, None, FALLBACK);
+        if let Some(value) = served {
+            self.set_metric_value(labels, value);
+        }
+    }
+
+    fn record_query(
+        &self,
+        labels: &SampleLabels,
+        duration: Duration,
+        sample: Option<Sample>,
+        outcome: &'static str,
+    ) {
+        let keda = labels.keda();
         let histogram = labels.duration(outcome);
         let families = &self.families;
         families
@@ -503,8 +530,8 @@ impl OperatorMetrics {
             namespace: labels.namespace.clone(),
             scaledObject: labels.scaled_object.clone(),
         };
-        match result {
-            Ok(sample) => {
+        match sample {
+            Some(sample) => {
                 families.scaler_value.get_or_create(&keda).set(sample.value);
                 families
                     .scaler_active
@@ -514,7 +541,7 @@ impl OperatorMetrics {
                 drop(families.scaler_errors.get_or_create(&keda));
                 drop(families.scaled_object_errors.get_or_create(&object));
             }
-            Err(_) => {
+            None => {
                 families.scaler_errors.get_or_create(&keda).inc();
                 families.scaled_object_errors.get_or_create(&object).inc();
             }
@@ -890,6 +917,32 @@ mod tests {
             lines_of(&registry, "windlass_scaler_sample_duration_seconds_count"),
             [
                 r#"windlass_scaler_sample_duration_seconds_count{namespace="apps",scaledObject="worker",triggerIndex="0",type="redis",result="timeout"} 2"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sample_replaced_by_fallback_counts_as_an_error_and_reports_the_served_value() {
+        let (registry, metrics) = setup();
+        metrics.record_sample_fallback(
+            &redis("apps", "worker"),
+            Duration::from_millis(5),
+            Some(4.0),
+        );
+        assert_eq!(
+            lines_of(&registry, "keda_scaler_metrics_value"),
+            [format!("keda_scaler_metrics_value{{{KEDA_LABELS}}} 4.0")]
+        );
+        assert_eq!(
+            lines_of(&registry, "keda_scaler_detail_errors_total"),
+            [format!(
+                "keda_scaler_detail_errors_total{{{KEDA_LABELS}}} 1"
+            )]
+        );
+        assert_eq!(
+            lines_of(&registry, "windlass_scaler_sample_duration_seconds_count"),
+            [
+                r#"windlass_scaler_sample_duration_seconds_count{namespace="apps",scaledObject="worker",triggerIndex="0",type="redis",result="fallback"} 1"#
             ]
         );
     }

@@ -4,10 +4,13 @@
 //! - [`health`]: [`Health`], the shared state behind `/healthz` and `/readyz`.
 //! - [`server`]: the HTTP listeners for probes and `/metrics`.
 //! - [`logging`]: the global `tracing` subscriber.
+//!
+//! [`OperatorMetrics`] implements the controller's [`crate::controller::Observer`].
 
 pub mod health;
 pub mod logging;
 pub mod metrics;
+mod observer;
 pub mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};
