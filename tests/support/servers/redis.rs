@@ -238,7 +238,7 @@ impl RedisCluster {
         let mut ports = HashSet::new();
         while ports.len() < 3 {
             let port = free_port_pair(10000);
-            if !ports.contains(&(port + 10000)) && !ports.iter().any(|p| p + 10000 == port) {
+            if !ports.contains(&(port + 10000)) && !ports.iter().any(|&p| p + 10000 == port) {
                 ports.insert(port);
             }
         }
