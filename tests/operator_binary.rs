@@ -54,13 +54,20 @@ async fn the_binary_reconciles_a_scaled_object_into_its_hpa() {
     let api = FakeApiServer::start().await.unwrap();
     api.simulate_workloads(true);
     let knob = KnobServer::start(2.0).await;
+    api.create_namespace("keda").unwrap();
     api.put_object(deployment("default", "worker", 1)).unwrap();
     api.put_object(scaled_object("default", "worker", &knob.address, json!({})))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = api.write_kubeconfig(dir.path()).unwrap();
     let mut child = Command::new(windlass_bin())
-        .args(["operator"])
+        .args([
+            "operator",
+            "--health-probe-bind-address",
+            "127.0.0.1:0",
+            "--metrics-bind-address",
+            "127.0.0.1:0",
+        ])
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAMESPACE", "keda")
         .env("POD_NAME", "windlass-test-0")
@@ -83,11 +90,21 @@ async fn the_binary_reconciles_a_scaled_object_into_its_hpa() {
             Duration::from_secs(30),
         )
         .await;
+    let lease = api
+        .wait_until(
+            |view| {
+                view.get("coordination.k8s.io/v1", "leases", "keda", "windlass-operator")
+                    .is_some_and(|lease| lease["spec"]["holderIdentity"] == "windlass-test-0")
+            },
+            Duration::from_secs(30),
+        )
+        .await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let exited = wait_exit(&mut child, Duration::from_secs(15));
     assert!(created.is_ok(), "the binary created the HPA");
+    assert!(lease.is_ok(), "the binary holds the lease");
     let status = exited.expect("the operator stops on SIGTERM");
     assert!(status.success(), "clean exit, got {status:?}");
 }

@@ -8,6 +8,9 @@
 //!   leader flag the test flips.
 //! - Builders for the objects the scenarios create.
 
+// Test support: a failed setup step is a failed test.
+#![allow(clippy::expect_used)]
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

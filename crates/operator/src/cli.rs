@@ -32,7 +32,7 @@ pub enum Command {
     /// metrics API from that warm state; the replica holding the lease scales targets, manages
     /// HPAs and writes status. Every flag can also be set through the environment variable
     /// shown, the same variables KEDA reads where KEDA has the setting.
-    Operator(crate::operator::OperatorArgs),
+    Operator(Box<crate::operator::OperatorArgs>),
 }
 
 /// Where manifests come from.

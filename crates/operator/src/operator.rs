@@ -3,6 +3,7 @@
 //! manages HPAs and writes status.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,6 +11,8 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::controller::{self, ControllerParts, Settings};
+use crate::leader::LeaderElector;
+use crate::telemetry::{self, BuildInfo, Health, OperatorMetrics};
 
 /// Which ScaledObjects this operator handles, and how it reconciles them. Every flag has the
 /// environment variable KEDA reads for the same setting.
@@ -94,6 +97,10 @@ impl ScopeArgs {
 pub struct OperatorArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub leader_election: crate::leader::LeaderElectionArgs,
+    #[command(flatten)]
+    pub telemetry: crate::telemetry::TelemetryArgs,
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
@@ -119,8 +126,17 @@ async fn stop_signal() {
     }
 }
 
+/// How often the controller proves it is alive to `/healthz`.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
 /// Runs `windlass operator` until it is asked to stop.
 pub async fn run(args: &OperatorArgs) -> ExitCode {
+    if let Err(error) =
+        telemetry::logging::init(args.telemetry.log_format, &args.telemetry.log_level)
+    {
+        eprintln!("windlass operator: {error}");
+        return ExitCode::from(2);
+    }
     ::scalers::context::install_crypto_provider();
     let client = match kube::Client::try_default().await {
         Ok(client) => client,
@@ -131,31 +147,103 @@ pub async fn run(args: &OperatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    // Telemetry first, so probes answer (not ready) while the rest starts.
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = OperatorMetrics::register(&mut registry, &BuildInfo::current());
+    let registry = Arc::new(registry);
+    let health = Health::default();
+    let probes = match telemetry::serve_probes(
+        args.telemetry.health_probe_bind_address,
+        health.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await
+    {
+        Ok(serving) => serving,
+        Err(error) => {
+            eprintln!("windlass operator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let metrics_server = match telemetry::serve_metrics(
+        args.telemetry.metrics_bind_address,
+        registry.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await
+    {
+        Ok(serving) => serving,
+        Err(error) => {
+            eprintln!("windlass operator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    info!(probes = %probes.local_addr, metrics = %metrics_server.local_addr, "telemetry serving");
+
+    // The lease: only its holder writes. The elector is stopped after the controller, so the
+    // lease is released only once this replica can no longer act on it.
+    let (elector_stop_tx, elector_stop_rx) = watch::channel(false);
+    let elector = match LeaderElector::from_args(client.clone(), &args.leader_election) {
+        Ok(elector) => elector
+            .with_health(health.clone())
+            .with_metrics(metrics.clone()),
+        Err(error) => {
+            eprintln!("windlass operator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let (leader, elector_task) = elector.start(stopped(elector_stop_rx));
+
     let mut settings = ::scalers::context::Settings::from_env();
     settings.default_timeout = Duration::from_millis(args.scope.http_default_timeout.max(1));
     let scaler_context = ::scalers::ScalerContext::new(settings);
-    let (_leader_tx, leader) = watch::channel(true);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut stop_for_controller = stop_rx.clone();
+    let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
     let handles = controller::run(
         ControllerParts {
             client,
             settings: args.scope.settings(),
             scaler_context,
             leader,
-            metrics: None,
-            synced: None,
+            metrics: Some(Arc::new(metrics.clone())),
+            synced: Some(synced_tx),
         },
-        async move {
-            let _ = stop_for_controller.wait_for(|stop| *stop).await;
-        },
+        stopped(stop_rx.clone()),
     )
     .await;
+    health.set_watch_established();
+    let synced_health = health.clone();
+    tokio::spawn(async move {
+        if synced_rx.await.is_ok() {
+            synced_health.set_caches_synced(true);
+        }
+    });
+    // Until the metrics API runs in this process, nothing else gates readiness.
+    health.set_metrics_api_serving(true);
+    let heartbeat_health = health.clone();
+    let mut heartbeat_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(HEARTBEAT_EVERY);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => heartbeat_health.heartbeat(),
+                _ = heartbeat_stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
     info!(namespaces = %args.scope.watch_namespace, "windlass operator started");
+
     stop_signal().await;
     info!("stopping");
     let _ = stop_tx.send(true);
-    if let Err(error) = handles.join().await {
+    let joined = handles.join().await;
+    let _ = elector_stop_tx.send(true);
+    let _ = elector_task.await;
+    if let Err(error) = joined {
         error!(error = %error, "controller task failed");
         return ExitCode::FAILURE;
     }
