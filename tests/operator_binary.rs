@@ -93,8 +93,13 @@ async fn the_binary_reconciles_a_scaled_object_into_its_hpa() {
     let lease = api
         .wait_until(
             |view| {
-                view.get("coordination.k8s.io/v1", "leases", "keda", "windlass-operator")
-                    .is_some_and(|lease| lease["spec"]["holderIdentity"] == "windlass-test-0")
+                view.get(
+                    "coordination.k8s.io/v1",
+                    "leases",
+                    "keda",
+                    "windlass-operator",
+                )
+                .is_some_and(|lease| lease["spec"]["holderIdentity"] == "windlass-test-0")
             },
             Duration::from_secs(30),
         )

@@ -162,6 +162,11 @@ async fn a_new_scaled_object_gets_keda_s_hpa_status_label_and_finalizer() {
         condition_is(api, "worker", "Active", "True", "ScalerActive")
     })
     .await;
+    assert_eq!(
+        api.count("update", "horizontalpodautoscalers", None),
+        0,
+        "an HPA just created is not rewritten"
+    );
     operator.stop().await;
 }
 

@@ -208,6 +208,17 @@ async fn apply_steps(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Re
         ));
     }
     ensure_name_label(ctx, so).await?;
+    // Build from the object as it is now labelled, as KEDA does (it updates its copy in place).
+    let mut labelled = so.clone();
+    labelled
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(
+            NAME_LABEL.to_owned(),
+            so.metadata.name.clone().unwrap_or_default(),
+        );
+    let so = &labelled;
 
     let target = resolve_target(ctx, so).await?;
     let scale = target::read_scale(&ctx.client, &target)
@@ -539,6 +550,11 @@ async fn apply_hpa(
                 hpa::Adoption::Owned | hpa::Adoption::Adopt => {}
                 hpa::Adoption::Conflict(reason) => return Err(check(reason)),
             }
+            tracing::debug!(
+                desired = %serde_json::to_string(desired).unwrap_or_default(),
+                live = %serde_json::to_string(live).unwrap_or_default(),
+                "the HPA differs"
+            );
             let mut replacement = desired.clone();
             replacement.metadata.resource_version = live.metadata.resource_version.clone();
             replacement.status = live.status.clone();
