@@ -10,8 +10,10 @@ use clap::Args;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::controller::runtime::WarmMetrics;
 use crate::controller::{self, ControllerParts, Settings};
 use crate::leader::LeaderElector;
+use crate::metrics_api::server::MetricsApiServer;
 use crate::telemetry::{self, BuildInfo, Health, OperatorMetrics};
 
 /// Which ScaledObjects this operator handles, and how it reconciles them. Every flag has the
@@ -101,6 +103,8 @@ pub struct OperatorArgs {
     pub leader_election: crate::leader::LeaderElectionArgs,
     #[command(flatten)]
     pub telemetry: crate::telemetry::TelemetryArgs,
+    #[command(flatten)]
+    pub metrics_api: crate::metrics_api::server::MetricsApiArgs,
 }
 
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
@@ -205,7 +209,7 @@ pub async fn run(args: &OperatorArgs) -> ExitCode {
     let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
     let handles = controller::run(
         ControllerParts {
-            client,
+            client: client.clone(),
             settings: args.scope.settings(),
             scaler_context,
             leader,
@@ -222,8 +226,28 @@ pub async fn run(args: &OperatorArgs) -> ExitCode {
             synced_health.set_caches_synced(true);
         }
     });
-    // Until the metrics API runs in this process, nothing else gates readiness.
+    // Every replica serves the external metrics API from its own warm state.
+    let source = Arc::new(WarmMetrics::new(handles.runtimes.clone()));
+    let metrics_api = match MetricsApiServer::bind(&args.metrics_api, source, Some(client)).await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("windlass operator: {error}");
+            let _ = stop_tx.send(true);
+            return ExitCode::from(2);
+        }
+    };
+    info!(address = %metrics_api.local_addr(), "external metrics API bound");
     health.set_metrics_api_serving(true);
+    let api_health = health.clone();
+    let metrics_api_task = tokio::spawn({
+        let stop = stopped(stop_rx.clone());
+        async move {
+            if let Err(error) = metrics_api.run(stop).await {
+                error!(error = %error, "the external metrics API stopped");
+            }
+            api_health.set_metrics_api_serving(false);
+        }
+    });
     let heartbeat_health = health.clone();
     let mut heartbeat_stop = stop_rx.clone();
     tokio::spawn(async move {
@@ -241,6 +265,7 @@ pub async fn run(args: &OperatorArgs) -> ExitCode {
     info!("stopping");
     let _ = stop_tx.send(true);
     let joined = handles.join().await;
+    let _ = metrics_api_task.await;
     let _ = elector_stop_tx.send(true);
     let _ = elector_task.await;
     if let Err(error) = joined {
