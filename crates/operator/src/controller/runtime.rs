@@ -46,6 +46,9 @@ pub struct ObjectRuntime {
     /// A push source reported activity since the last poll (KEDA then scales as active
     /// without asking the backend again).
     pushed_active: std::sync::atomic::AtomicBool,
+    /// A reader asked for an evaluation that is not published yet: later readers wait for
+    /// that one instead of asking again.
+    requested: std::sync::atomic::AtomicBool,
     /// The generation the loop was started for.
     pub loop_generation: Mutex<Option<i64>>,
     /// The last time this replica saw the object active: refreshed every active poll, but
@@ -66,6 +69,7 @@ impl ObjectRuntime {
             latest: watch::channel(None).0,
             kick: Notify::new(),
             pushed_active: std::sync::atomic::AtomicBool::new(false),
+            requested: std::sync::atomic::AtomicBool::new(false),
             loop_generation: Mutex::new(None),
             interval: Mutex::new(Duration::from_secs(30)),
             last_active: Mutex::new(None),
@@ -81,6 +85,18 @@ impl ObjectRuntime {
     /// Publishes an evaluation to readers.
     pub fn publish(&self, evaluation: Evaluation) {
         self.latest.send_replace(Some(Arc::new(evaluation)));
+        self.requested
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Asks for one evaluation on behalf of readers: concurrent readers share it.
+    pub fn request_evaluation(&self) {
+        if !self
+            .requested
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.kick();
+        }
     }
 
     /// Asks the loop to evaluate now.
@@ -234,7 +250,7 @@ impl ExternalMetricSource for WarmMetrics {
             Some(evaluation) if is_stale(&evaluation, *lock(&runtime.interval)) => {
                 // The loop fell behind (a hung backend, a lost task): ask for a fresh
                 // evaluation, but serve the stale one rather than nothing.
-                runtime.kick();
+                runtime.request_evaluation();
                 runtime
                     .next_evaluation(Some(evaluation.at), REFRESH_WAIT)
                     .await
@@ -243,7 +259,7 @@ impl ExternalMetricSource for WarmMetrics {
             Some(evaluation) => evaluation,
             None => {
                 // Nothing warm yet: one evaluation, shared by every reader waiting for it.
-                runtime.kick();
+                runtime.request_evaluation();
                 runtime
                     .next_evaluation(None, FIRST_EVALUATION_WAIT)
                     .await
@@ -254,5 +270,113 @@ impl ExternalMetricSource for WarmMetrics {
             }
         };
         evaluation.values_for(&query.metric_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use scaler_core::activity::Activity;
+
+    use super::*;
+
+    fn evaluation_at(at: chrono::DateTime<chrono::Utc>, value: f64) -> Evaluation {
+        use scaler_core::metric::ExternalMetric;
+        use scaler_core::{MetricTargetType, Sample};
+        Evaluation {
+            at,
+            readings: vec![super::super::evaluate::MetricReading {
+                trigger_index: 0,
+                trigger_type: "external".to_owned(),
+                trigger_name: None,
+                metric: ExternalMetric {
+                    name: MetricName::indexed(0, "queue"),
+                    target: 5.0,
+                    target_type: MetricTargetType::AverageValue,
+                },
+                reading: super::super::evaluate::Reading::Sample(Sample {
+                    value,
+                    active: value > 0.0,
+                }),
+                duration: Duration::ZERO,
+            }],
+            composite: None,
+            activity: Activity::default(),
+            health: BTreeMap::new(),
+            fallback_configured: false,
+        }
+    }
+
+    fn query() -> ExternalMetricQuery {
+        ExternalMetricQuery {
+            namespace: "default".to_owned(),
+            scaled_object: "worker".to_owned(),
+            metric_name: "S0-QUEUE".to_owned(),
+        }
+    }
+
+    /// A stand-in scale loop: one evaluation per kick, counted.
+    fn fake_loop(runtime: Arc<ObjectRuntime>, value: f64) -> Arc<AtomicUsize> {
+        let evaluations = Arc::new(AtomicUsize::new(0));
+        let counted = evaluations.clone();
+        tokio::spawn(async move {
+            loop {
+                runtime.kicked().await;
+                counted.fetch_add(1, Ordering::SeqCst);
+                runtime.publish(evaluation_at(chrono::Utc::now(), value));
+            }
+        });
+        evaluations
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_of_a_cold_object_share_one_evaluation() {
+        let runtimes = Runtimes::default();
+        let key = ObjectRef::new("worker").within("default");
+        let runtime = runtimes.entry(&key);
+        let evaluations = fake_loop(runtime, 7.0);
+        let source = WarmMetrics::new(runtimes);
+        let reads: Vec<_> = (0..20)
+            .map(|_| {
+                let source = source.clone();
+                tokio::spawn(async move { source.values(&query()).await })
+            })
+            .collect();
+        for read in reads {
+            let values = read.await.unwrap().unwrap();
+            assert_eq!(values[0].value, 7.0);
+            assert_eq!(values[0].metric_name, "s0-queue");
+        }
+        assert_eq!(evaluations.load(Ordering::SeqCst), 1, "one upstream evaluation");
+        // Warm now: further reads ask nothing.
+        source.values(&query()).await.unwrap();
+        assert_eq!(evaluations.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_is_refreshed_and_an_unknown_object_is_not_found() {
+        let runtimes = Runtimes::default();
+        let key = ObjectRef::new("worker").within("default");
+        let runtime = runtimes.entry(&key);
+        *lock(&runtime.interval) = Duration::from_secs(1);
+        runtime.publish(evaluation_at(
+            chrono::Utc::now() - chrono::Duration::seconds(30),
+            1.0,
+        ));
+        let evaluations = fake_loop(runtime, 9.0);
+        let source = WarmMetrics::new(runtimes);
+        let values = source.values(&query()).await.unwrap();
+        assert_eq!(values[0].value, 9.0, "the stale 1.0 was replaced");
+        assert_eq!(evaluations.load(Ordering::SeqCst), 1);
+
+        let unknown = ExternalMetricQuery {
+            scaled_object: "other".to_owned(),
+            ..query()
+        };
+        assert!(matches!(
+            source.values(&unknown).await,
+            Err(MetricSourceError::ScaledObjectNotFound { .. })
+        ));
     }
 }
