@@ -530,3 +530,56 @@ async fn a_pushed_activation_scales_from_zero_without_waiting_for_the_poll() {
     );
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn any_kind_with_a_scale_subresource_is_scaled_through_it() {
+    use fake_apiserver::{ResourceDef, ScalePaths};
+    let api = api().await;
+    api.register_resource(
+        ResourceDef::custom("argoproj.io", "v1alpha1", "Rollout", "rollouts", true)
+            .with_status()
+            .with_scale(ScalePaths::standard(Some(".status.selector"))),
+    );
+    api.put_object(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "canary", "namespace": NS},
+        "spec": {"replicas": 0, "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}
+    }))
+    .unwrap();
+    let knob = KnobServer::start(0.0).await;
+    let operator = Operator::start(&api, true).await;
+    api.put_object(scaled_object(
+        NS,
+        "canary",
+        &knob.address,
+        json!({"scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "canary"}}),
+    ))
+    .unwrap();
+    until(&api, "reconciled against the Rollout", |api| {
+        so_of(api, "canary").is_some_and(|so| {
+            so["status"]["scaleTargetKind"] == "argoproj.io/v1alpha1.Rollout"
+                && so["status"]["scaleTargetGVKR"]["resource"] == "rollouts"
+        })
+    })
+    .await;
+    knob.knob.set(3.0);
+    until(&api, "the Rollout activated through /scale", |api| {
+        api.object("argoproj.io/v1alpha1", "rollouts", NS, "canary")
+            .is_some_and(|r| r["spec"]["replicas"] == 1)
+    })
+    .await;
+    let hpa = api
+        .object(
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            NS,
+            "keda-hpa-canary",
+        )
+        .unwrap();
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"],
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "canary"})
+    );
+    operator.stop().await;
+}

@@ -348,7 +348,11 @@ mod tests {
             assert_eq!(values[0].value, 7.0);
             assert_eq!(values[0].metric_name, "s0-queue");
         }
-        assert_eq!(evaluations.load(Ordering::SeqCst), 1, "one upstream evaluation");
+        assert_eq!(
+            evaluations.load(Ordering::SeqCst),
+            1,
+            "one upstream evaluation"
+        );
         // Warm now: further reads ask nothing.
         source.values(&query()).await.unwrap();
         assert_eq!(evaluations.load(Ordering::SeqCst), 1);
