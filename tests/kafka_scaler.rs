@@ -515,11 +515,14 @@ async fn apache_kafka_without_topics_needs_active_members() {
     );
 }
 
-/// A token endpoint on a loopback port: records each request (headers lowercased, body) and
-/// answers every one with `status` and the JSON `body`.
+/// A request to the token endpoint: header lines (names lowercased) and body.
+type TokenRequest = (Vec<(String, String)>, String);
+
+/// A token endpoint on a loopback port: records each request and answers every one with
+/// `status` and the JSON `answer`.
 struct TokenEndpoint {
     url: String,
-    requests: Arc<std::sync::Mutex<Vec<(Vec<(String, String)>, String)>>>,
+    requests: Arc<std::sync::Mutex<Vec<TokenRequest>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -530,7 +533,7 @@ impl Drop for TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    async fn start(status: u16, body: &'static str) -> Self {
+    async fn start(status: u16, answer: &'static str) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -571,8 +574,8 @@ impl TokenEndpoint {
                         .into_owned();
                     recorded.lock().unwrap().push((headers, body));
                     let response = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
                     );
                     let _ = stream.write_all(response.as_bytes()).await;
                     let _ = stream.shutdown().await;
@@ -586,7 +589,7 @@ impl TokenEndpoint {
         }
     }
 
-    fn requests(&self) -> Vec<(Vec<(String, String)>, String)> {
+    fn requests(&self) -> Vec<TokenRequest> {
         self.requests.lock().unwrap().clone()
     }
 }
