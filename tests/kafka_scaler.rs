@@ -699,7 +699,7 @@ async fn a_refusing_token_endpoint_is_a_categorised_error() {
     assert_eq!(error.category, ErrorCategory::Connect, "{error:?}");
     assert!(
         error.message.contains(&format!(
-            "OAuth token endpoint {} refused the client credentials: HTTP 401: invalid_client: client authentication failed",
+            "OAuth token endpoint {} refused the token request: HTTP 401: invalid_client: client authentication failed",
             endpoint.url
         )),
         "{error:?}"

@@ -312,15 +312,13 @@ impl fmt::Debug for BearerToken {
 pub enum TokenError {
     #[error("building the HTTP client for OAuth token requests: {0}")]
     Client(#[source] reqwest::Error),
-    #[error("requesting an OAuth token from {endpoint}: {source}")]
+    #[error("requesting an OAuth token from {endpoint}: {}", error_chain(.source))]
     Request {
         endpoint: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error(
-        "OAuth token endpoint {endpoint} refused the client credentials: HTTP {status}{detail}"
-    )]
+    #[error("OAuth token endpoint {endpoint} refused the token request: HTTP {status}{detail}")]
     Refused {
         endpoint: String,
         status: u16,
@@ -340,6 +338,21 @@ pub enum TokenError {
     Timeout { endpoint: String, timeout: Duration },
     #[error("requesting an OAuth token from {endpoint}: the request task stopped")]
     Worker { endpoint: String },
+}
+
+/// An error with its causes, `a: b: c`: reqwest's own message is only "error sending request".
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 impl TokenError {
@@ -1402,7 +1415,7 @@ pub(crate) mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "OAuth token endpoint {} refused the client credentials: HTTP 401: invalid_client: unknown client",
+                "OAuth token endpoint {} refused the token request: HTTP 401: invalid_client: unknown client",
                 refusing.url
             )
         );
@@ -1438,6 +1451,8 @@ pub(crate) mod tests {
         };
         let error = source(&closed).token(TIMEOUT).await.unwrap_err();
         assert_eq!(error.category(), ErrorCategory::Connect, "{error}");
+        // The cause is shown, not just reqwest's "error sending request".
+        assert!(error.to_string().contains("refused"), "{error}");
 
         let error = source("not a url").token(TIMEOUT).await.unwrap_err();
         assert_eq!(error.category(), ErrorCategory::Metadata, "{error}");

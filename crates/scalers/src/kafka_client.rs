@@ -50,12 +50,14 @@
 //! the async side ([`OAuthTokenSource::token`](crate::kafka_auth::OAuthTokenSource::token)), so
 //! the hook normally finds it cached, and an endpoint that refuses or is down fails the poll at
 //! once with its own categorised error instead of a broker timeout. When the hook does find no
-//! reusable token, it spawns the request on the runtime the client was made on and waits for it
-//! (bounded): `Handle::block_on` would panic if librdkafka ever called the hook on an async
-//! worker (a consumer closing in a drop, say), and a runtime of its own would cost a thread for
-//! a rarely used path, while the waiting thread is a blocking-pool thread anyway. One token
-//! source per set of client credentials is shared by the cluster client and the group readers
-//! of every cluster that uses them.
+//! reusable token (librdkafka's 80% refresh between polls), it spawns the request on the
+//! runtime the client was made on and waits for the answer on a channel, bounded by the request
+//! timeout. Why not `Handle::block_on`: it panics when called on an async worker, and a client
+//! could be polled there (a consumer closing in a drop, say); the channel wait cannot panic,
+//! and at worst holds that thread for the timeout. Why not a runtime of its own: a thread kept
+//! for a rarely used path, and reqwest's pool tied to a second runtime; the waiting thread is a
+//! blocking-pool thread anyway. One token source per set of client credentials is shared by the
+//! cluster client and the group readers of every cluster that uses them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
