@@ -555,20 +555,12 @@ fn check_cpu_memory(so: &ScaledObject, neighbours: &Neighbours<'_>, findings: &m
 /// scalingModifiers: formula, target and metricType rules; the formula must compile and run
 /// with every named trigger bound to -1 (the engine's `modifiers::validate`).
 fn check_scaling_modifiers(so: &ScaledObject, findings: &mut Findings) {
-    use scaler_core::modifiers::{self, FormulaTrigger, ModifiersError};
+    use scaler_core::modifiers::{self, ModifiersError};
     let Some(written) = so.scaling_modifiers() else {
         return;
     };
     let modifiers = engine_modifiers(written);
-    let triggers: Vec<FormulaTrigger<'_>> = so
-        .spec
-        .triggers
-        .iter()
-        .map(|t| FormulaTrigger {
-            name: t.name_or_empty(),
-            trigger_type: &t.type_,
-        })
-        .collect();
+    let triggers = so.formula_triggers();
     let Err(error) = modifiers::validate(&modifiers, &triggers) else {
         return;
     };

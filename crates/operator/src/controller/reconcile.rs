@@ -156,14 +156,7 @@ async fn apply(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Reconcil
                         "UnknownState",
                         "ScaledObject check failed",
                     );
-                    if so.spec.fallback.is_none() {
-                        status.conditions.set(
-                            CONDITION_FALLBACK,
-                            ConditionStatus::False,
-                            "NoFallbackFound",
-                            "No fallbacks are active on this scaled object",
-                        );
-                    }
+                    no_fallback_without_spec(so, status);
                 })
                 .await;
             if let Ok((_, true)) = written {
@@ -328,14 +321,7 @@ async fn apply_steps(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Re
                     "pause annotation removed for ScaledObject",
                 );
             }
-            if so.spec.fallback.is_none() {
-                status.conditions.set(
-                    CONDITION_FALLBACK,
-                    ConditionStatus::False,
-                    "NoFallbackFound",
-                    "No fallbacks are active on this scaled object",
-                );
-            }
+            no_fallback_without_spec(so, status);
             status.conditions.set(
                 CONDITION_READY,
                 ConditionStatus::True,
@@ -439,14 +425,7 @@ async fn pause(
                 REASON_READY_SUCCESS,
                 MESSAGE_PAUSED,
             );
-            if so.spec.fallback.is_none() {
-                status.conditions.set(
-                    CONDITION_FALLBACK,
-                    ConditionStatus::False,
-                    "NoFallbackFound",
-                    "No fallbacks are active on this scaled object",
-                );
-            }
+            no_fallback_without_spec(so, status);
         })
         .await
         .map_err(ReconcileError::api("writing status"))?;
@@ -607,6 +586,18 @@ async fn cleanup(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Reconc
         .warning(so, "ScaledObjectDeleted", "ScaledObject was deleted")
         .await;
     Ok(Action::await_change())
+}
+
+/// KEDA sets Fallback=False whenever no fallback is configured.
+fn no_fallback_without_spec(so: &ScaledObject, status: &mut crate::crd::ScaledObjectStatus) {
+    if so.spec.fallback.is_none() {
+        status.conditions.set(
+            CONDITION_FALLBACK,
+            ConditionStatus::False,
+            "NoFallbackFound",
+            "No fallbacks are active on this scaled object",
+        );
+    }
 }
 
 /// KEDA's comma-joined unique values, in order.

@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use scaler_core::activity;
-use scaler_core::decision::{self, DecisionInput, TargetRef};
+use scaler_core::decision::{self, TargetRef};
 use scaler_core::fallback;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -386,36 +386,21 @@ async fn act(
             .await;
     }
 
-    let input = DecisionInput {
-        active: activity.active,
-        error: activity.error,
-        active_metrics: activity.active_metrics.clone(),
-        force_activation: so.needs_to_force_activation(),
-        paused: so.needs_to_be_paused_by_annotation(),
-        paused_scale_in: so.needs_to_pause_scale_in(),
-        paused_scale_out: so.needs_to_pause_scale_out(),
-        fallback_replicas: so.spec.fallback.as_ref().map(|f| f.replicas),
-        current_replicas: current,
-        min_replica_count: so.spec.min_replica_count,
-        idle_replica_count: so.spec.idle_replica_count,
-        cooldown_period: so.spec.cooldown_period,
-        initial_cooldown_period: so.spec.initial_cooldown_period,
-        last_active_time: status
-            .last_active_time
-            .as_ref()
-            .and_then(|t| crate::time::to_chrono(&t.0))
-            .max(*lock(&runtime.last_active)),
-        creation_timestamp: so
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .and_then(|t| crate::time::to_chrono(&t.0)),
-        target: TargetRef {
+    let last_active_time = status
+        .last_active_time
+        .as_ref()
+        .and_then(|t| crate::time::to_chrono(&t.0))
+        .max(*lock(&runtime.last_active));
+    let input = so.decision_input(
+        activity,
+        current,
+        last_active_time,
+        TargetRef {
             kind: target.kind_string(),
             namespace: target.namespace.clone(),
             name: target.name.clone(),
         },
-    };
+    );
     let decided = decision::decide(&input, now);
     let mut last_active_time = decided.last_active_time;
     if let Some(to) = decided.scale_to

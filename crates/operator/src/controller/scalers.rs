@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use ::scalers::ScalerContext;
-use scaler_core::modifiers::{self, CompiledFormula, FormulaTrigger};
+use scaler_core::modifiers::{self, CompiledFormula};
 use scaler_core::registry::ScalerRegistry;
 use scaler_core::{MetricSpec, Scaler};
 
@@ -134,15 +134,7 @@ pub async fn build(
     let formula = match so.scaling_modifiers().filter(|m| !m.is_empty()) {
         Some(written) => {
             let engine = validate::engine_modifiers(written);
-            let names: Vec<FormulaTrigger<'_>> = so
-                .spec
-                .triggers
-                .iter()
-                .map(|t| FormulaTrigger {
-                    name: t.name_or_empty(),
-                    trigger_type: &t.type_,
-                })
-                .collect();
+            let names = so.formula_triggers();
             match modifiers::validate(&engine, &names) {
                 Ok(formula) => Some(formula),
                 Err(error) => {
