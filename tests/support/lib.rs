@@ -10,6 +10,7 @@
 //! binary. Without a usable `cargo`, the `windlass` next to the test executable
 //! (`deps/../windlass`) is used. `WINDLASS_BIN=/path/to/windlass` skips both.
 
+pub mod operator;
 pub mod scalers;
 pub mod servers;
 pub mod tls;

@@ -27,7 +27,12 @@ pub enum Command {
     /// Print the CustomResourceDefinitions Windlass serves (KEDA's `keda.sh/v1alpha1` kinds).
     Crds(CrdsArgs),
     /// Run the controller and the external metrics API in a cluster.
-    Operator,
+    ///
+    /// Every replica watches ScaledObjects, samples their triggers and serves the external
+    /// metrics API from that warm state; the replica holding the lease scales targets, manages
+    /// HPAs and writes status. Every flag can also be set through the environment variable
+    /// shown, the same variables KEDA reads where KEDA has the setting.
+    Operator(Box<crate::operator::OperatorArgs>),
 }
 
 /// Where manifests come from.
@@ -116,12 +121,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args).await,
         Command::Crds(args) => crds(&args),
-        Command::Operator => {
-            eprintln!(
-                "windlass operator: the controller is not part of this build yet; `check`, `plan` and `crds` work offline"
-            );
-            ExitCode::from(2)
-        }
+        Command::Operator(args) => crate::operator::run(&args).await,
     }
 }
 

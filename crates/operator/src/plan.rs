@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use scaler_core::activity::{self, MetricOutcome, MetricResult, TriggerKind, TriggerOutcome};
-use scaler_core::decision::{self, Action, DecisionInput, TargetRef};
+use scaler_core::decision::{self, Action, TargetRef};
 use scaler_core::hpa;
 use scaler_core::metric::ExternalMetric;
 use scaler_core::{MetricSpec, Sample, SampleRequest, ScalerError};
@@ -322,27 +322,11 @@ async fn plan_object(
 
     let activity = activity::evaluate(&outcomes, None);
     plan.active = activity.active || so.needs_to_force_activation();
-    let input = DecisionInput {
-        active: activity.active,
-        error: activity.error,
-        active_metrics: activity.active_metrics.clone(),
-        force_activation: so.needs_to_force_activation(),
-        paused: so.needs_to_be_paused_by_annotation(),
-        paused_scale_in: so.needs_to_pause_scale_in(),
-        paused_scale_out: so.needs_to_pause_scale_out(),
-        fallback_replicas: so.spec.fallback.as_ref().map(|f| f.replicas),
-        current_replicas: state.current_replicas,
-        min_replica_count: so.spec.min_replica_count,
-        idle_replica_count: so.spec.idle_replica_count,
-        cooldown_period: so.spec.cooldown_period,
-        initial_cooldown_period: so.spec.initial_cooldown_period,
-        last_active_time: state.last_active_time,
-        creation_timestamp: so
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .and_then(|t| crate::time::to_chrono(&t.0)),
-        target: TargetRef {
+    let input = so.decision_input(
+        &activity,
+        state.current_replicas,
+        state.last_active_time,
+        TargetRef {
             kind: format!(
                 "{}.{}",
                 so.spec.scale_target_ref.api_version_or_default(),
@@ -351,7 +335,7 @@ async fn plan_object(
             namespace: object.namespace.clone(),
             name: so.spec.scale_target_ref.name.clone(),
         },
-    };
+    );
     let decided = decision::decide(&input, now);
     plan.decision = DecisionPlan {
         action: format!("{:?}", decided.action),

@@ -259,8 +259,9 @@ fn neighbours<'a>(
     }
 }
 
+/// Resolves and builds one trigger's scaler; problems are collected, never raised.
 #[allow(clippy::too_many_arguments)]
-fn prepare_trigger(
+pub fn prepare_trigger(
     so: &ScaledObject,
     index: usize,
     trigger: &ScaleTrigger,

@@ -8,6 +8,14 @@ pub fn to_chrono(timestamp: &k8s_openapi::jiff::Timestamp) -> Option<DateTime<Ut
     DateTime::from_timestamp(timestamp.as_second(), nanos)
 }
 
+/// A chrono time as a Kubernetes `Time`, truncated to whole seconds as the API server stores
+/// it (so a written value compares equal to the one read back).
+pub fn to_k8s(time: DateTime<Utc>) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    let timestamp = k8s_openapi::jiff::Timestamp::from_second(time.timestamp())
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

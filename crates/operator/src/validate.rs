@@ -186,6 +186,15 @@ pub fn webhook_rules(so: &ScaledObject, neighbours: &Neighbours<'_>) -> Findings
     findings
 }
 
+/// The subset of the webhook's rules KEDA's controller checks again, because the webhook may
+/// have been bypassed: replica bounds and triggers.
+pub fn controller_rules(so: &ScaledObject) -> Vec<Problem> {
+    let mut findings = Findings::default();
+    check_replica_bounds(so, &mut findings);
+    check_triggers(so, &mut findings);
+    findings.errors
+}
+
 fn name(so: &ScaledObject) -> &str {
     so.metadata.name.as_deref().unwrap_or_default()
 }
@@ -546,20 +555,12 @@ fn check_cpu_memory(so: &ScaledObject, neighbours: &Neighbours<'_>, findings: &m
 /// scalingModifiers: formula, target and metricType rules; the formula must compile and run
 /// with every named trigger bound to -1 (the engine's `modifiers::validate`).
 fn check_scaling_modifiers(so: &ScaledObject, findings: &mut Findings) {
-    use scaler_core::modifiers::{self, FormulaTrigger, ModifiersError};
+    use scaler_core::modifiers::{self, ModifiersError};
     let Some(written) = so.scaling_modifiers() else {
         return;
     };
     let modifiers = engine_modifiers(written);
-    let triggers: Vec<FormulaTrigger<'_>> = so
-        .spec
-        .triggers
-        .iter()
-        .map(|t| FormulaTrigger {
-            name: t.name_or_empty(),
-            trigger_type: &t.type_,
-        })
-        .collect();
+    let triggers = so.formula_triggers();
     let Err(error) = modifiers::validate(&modifiers, &triggers) else {
         return;
     };

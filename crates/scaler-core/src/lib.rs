@@ -25,4 +25,4 @@ pub use error::{ErrorCategory, ScalerError};
 pub use metric::{ExternalMetric, MetricName, MetricSpec, MetricTargetType};
 pub use params::{ParamError, ParamErrors, ParamReader, Source, TriggerParams};
 pub use registry::{ScalerRegistry, TriggerConfig};
-pub use scaler::{ActivityStream, PushScaler, Sample, SampleRequest, Scaler};
+pub use scaler::{ActivityStream, PushScaler, Sample, SampleRequest, Scaler, SpecChanges};

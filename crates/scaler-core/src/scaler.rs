@@ -90,9 +90,20 @@ pub trait Scaler: Send + Sync + fmt::Debug {
 /// subscription that the source is retrying on its own.
 pub type ActivityStream = Pin<Box<dyn futures::Stream<Item = Result<bool, ScalerError>> + Send>>;
 
+/// Notices that a push source's metric specs changed; each item means
+/// [`Scaler::live_metric_specs`] may answer differently now.
+pub type SpecChanges = Pin<Box<dyn futures::Stream<Item = ()> + Send>>;
+
 /// A scaler that can also push activity as it changes, instead of waiting to be polled.
 pub trait PushScaler: Scaler {
     /// Subscribes to activity changes. The stream reconnects by itself (with the source's
     /// backoff) and ends only when dropped; it does not hold on to `self`.
     fn activity_stream(&self) -> ActivityStream;
+
+    /// Subscribes to metric spec changes the source pushes (KEDA's `StreamMetricSpec`), so the
+    /// operator can rebuild the HPA at once. Updates arrive only while an
+    /// [`PushScaler::activity_stream`] is being polled. `None` (the default): specs never change.
+    fn metric_spec_changes(&self) -> Option<SpecChanges> {
+        None
+    }
 }

@@ -46,8 +46,8 @@
 //! answer counts as committed offset 0; an empty answer is an error) and latest offsets from
 //! ListOffsets; the lag, cap and activation arithmetic is [`crate::kafka`]'s.
 //!
-//! Differences from KEDA: `sasl: aws_msk_iam` returns an `unsupported` error when sampled (no MSK
-//! IAM signing yet). librdkafka's mock cluster does not implement DescribeGroups, so the
+//! Differences from KEDA: `sasl: aws_msk_iam` returns an `unsupported` error when sampled (no
+//! SigV4 signing nor AWS credential resolution yet). librdkafka's mock cluster does not implement DescribeGroups, so the
 //! no-topic path is exercised against real brokers only.
 //!
 //! # Example
@@ -395,7 +395,7 @@ impl Metadata {
 enum ApacheKafkaError {
     #[error("{0}")]
     Client(#[from] KafkaClientError),
-    #[error("sasl `aws_msk_iam` is not supported by this build of Windlass")]
+    #[error("{}", crate::kafka_auth::MSK_IAM_UNSUPPORTED)]
     UnsupportedSasl,
     #[error("no active members in group {group}, group-state is {state}")]
     NoActiveMembers { group: String, state: String },

@@ -158,6 +158,8 @@ pub struct ExternalScaler {
     context: ScalerContext,
     /// Specs received through `StreamMetricSpec` (external-push); they replace `GetMetricSpec`.
     pushed_specs: Arc<Mutex<Option<Vec<MetricSpec>>>>,
+    /// Bumped whenever `pushed_specs` changes, for [`PushScaler::metric_spec_changes`].
+    spec_version: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl ExternalScaler {
@@ -274,6 +276,7 @@ impl ScalerKind<ScalerContext> for ExternalScaler {
             object: config.scaled_object.clone(),
             context: context.clone(),
             pushed_specs: Arc::default(),
+            spec_version: Arc::new(tokio::sync::watch::channel(0).0),
         }))
     }
 }
@@ -439,6 +442,7 @@ async fn follow_metric_specs(
     index: usize,
     target_type: MetricTargetType,
     cache: Arc<Mutex<Option<Vec<MetricSpec>>>>,
+    version: Arc<tokio::sync::watch::Sender<u64>>,
 ) {
     loop {
         if let Some(stream) = sub.stream.as_mut() {
@@ -450,7 +454,15 @@ async fn follow_metric_specs(
                         .iter()
                         .map(|spec| remote_spec(index, target_type, spec))
                         .collect();
-                    *cache.lock().unwrap_or_else(PoisonError::into_inner) = Some(specs);
+                    let changed = {
+                        let mut cached = cache.lock().unwrap_or_else(PoisonError::into_inner);
+                        let changed = cached.as_ref() != Some(&specs);
+                        *cached = Some(specs);
+                        changed
+                    };
+                    if changed {
+                        version.send_modify(|v| *v += 1);
+                    }
                     continue;
                 }
                 Ok(None) => sub.backoff.reset(),
@@ -480,9 +492,16 @@ impl PushScaler for ExternalScaler {
             self.index,
             self.target_type,
             self.pushed_specs.clone(),
+            self.spec_version.clone(),
         ))
         .filter_map(|()| futures::future::ready(None));
         Box::pin(futures::stream::select(activity, specs))
+    }
+
+    fn metric_spec_changes(&self) -> Option<scaler_core::SpecChanges> {
+        let changes =
+            tokio_stream::wrappers::WatchStream::from_changes(self.spec_version.subscribe());
+        Some(Box::pin(changes.map(|_| ())))
     }
 }
 
@@ -664,6 +683,7 @@ mod tests {
             object: ObjectRef::default(),
             context: ScalerContext::default(),
             pushed_specs: Arc::default(),
+            spec_version: Arc::new(tokio::sync::watch::channel(0).0),
         };
         let a = scaler.remote_metric_spec("metric-a", 50, 0.0);
         let b = scaler.remote_metric_spec("metric-b", 0, 1.5);

@@ -74,9 +74,14 @@
 //! Differences from KEDA:
 //! - `version` and `fullMetadata` are validated but unused: librdkafka negotiates protocol
 //!   versions, and metadata is only ever fetched for the topics in use.
-//! - `sasl: oauthbearer` (both token providers) and `sasl: gssapi` return an `unsupported` error
-//!   when sampled: this build's librdkafka has no OIDC (libcurl) or Kerberos (libsasl2), and MSK
-//!   IAM token signing is not implemented.
+//! - `sasl: oauthbearer` with the `bearer` token provider fetches tokens as KEDA's
+//!   client-credentials flow does (see [`crate::kafka_auth::OAuthTokenSource`]); a token is
+//!   renewed once half its life is gone, and librdkafka asks for one at 80% of it. A refusing or
+//!   unreachable token endpoint fails the poll with a `connect` error naming the endpoint and
+//!   its answer. Not supported (an `unsupported` error when sampled): `oauthExtensions` (rdkafka
+//!   passes no SASL extensions to librdkafka), `saslTokenProvider: aws_msk_iam` (no SigV4
+//!   signing nor AWS credential resolution yet) and `sasl: gssapi` (no Kerberos in this
+//!   librdkafka; see [`crate::kafka_auth::GSSAPI_UNSUPPORTED`]).
 //! - Without `topic`, a topic the group committed to that no longer exists is skipped; KEDA's
 //!   describe fails the poll.
 //!
@@ -109,7 +114,10 @@ use scaler_core::registry::{PodIdentity, ScalerKind, TriggerConfig};
 use scaler_core::{ParamErrors, Sample, SampleRequest, Scaler, ScalerError};
 
 use crate::ScalerContext;
-use crate::kafka_auth::{AwsAuthorization, Tls, TlsMaterial, read_aws_authorization, single_enum};
+use crate::kafka_auth::{
+    AwsAuthorization, GSSAPI_UNSUPPORTED, MSK_IAM_UNSUPPORTED, OAUTH_EXTENSIONS_UNSUPPORTED,
+    OAuthClientCredentials, Tls, TlsMaterial, read_aws_authorization, single_enum,
+};
 use crate::kafka_client::{
     KafkaClientError, KafkaConnection, PartitionOffsets, SaslSettings, TopicPartitions,
     committed_topics, request_timeout,
@@ -850,7 +858,7 @@ pub(crate) enum LagError {
 enum KafkaError {
     #[error("{0}")]
     Client(#[from] KafkaClientError),
-    #[error("sasl `{0}` is not supported by this build of Windlass (librdkafka without it)")]
+    #[error("{0}")]
     UnsupportedSasl(&'static str),
     #[error("expected only 1 topic metadata, got {0}")]
     TopicCount(usize),
@@ -879,7 +887,7 @@ pub struct KafkaScaler {
     metadata: Metadata,
     metric: ExternalMetric,
     context: ScalerContext,
-    /// `None` when the SASL mechanism is one this build cannot speak.
+    /// Why not, when the SASL settings are ones this build cannot speak.
     connection: Result<KafkaConnection, &'static str>,
     previous: Mutex<PreviousOffsets>,
 }
@@ -928,11 +936,27 @@ impl KafkaScaler {
                 username: username.clone(),
                 password: password.clone(),
             },
-            Sasl::OAuthBearer(OAuthTokenProvider::Bearer { .. }) => return Err("oauthbearer"),
-            Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam { .. }) => {
-                return Err("oauthbearer (aws_msk_iam)");
+            Sasl::OAuthBearer(OAuthTokenProvider::Bearer { extensions, .. })
+                if !extensions.is_empty() =>
+            {
+                return Err(OAUTH_EXTENSIONS_UNSUPPORTED);
             }
-            Sasl::Gssapi(_) => return Err("gssapi"),
+            Sasl::OAuthBearer(OAuthTokenProvider::Bearer {
+                client_id,
+                client_secret,
+                token_endpoint,
+                scopes,
+                extensions: _,
+            }) => SaslSettings::OAuthBearer(OAuthClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                token_endpoint: token_endpoint.clone(),
+                scopes: scopes.clone(),
+            }),
+            Sasl::OAuthBearer(OAuthTokenProvider::AwsMskIam { .. }) => {
+                return Err(MSK_IAM_UNSUPPORTED);
+            }
+            Sasl::Gssapi(_) => return Err(GSSAPI_UNSUPPORTED),
         };
         Ok(KafkaConnection::new(
             &metadata.bootstrap_servers,
@@ -2871,23 +2895,86 @@ mod tests {
 
     #[tokio::test]
     async fn sasl_mechanisms_this_build_lacks_are_unsupported_when_sampled() {
-        let auth: Pairs = &[
-            ("sasl", "gssapi"),
-            ("username", "u"),
-            ("password", "p"),
-            ("realm", "EXAMPLE.COM"),
-            ("kerberosConfig", "[libdefaults]"),
+        let cases: &[(Pairs, &str)] = &[
+            (
+                &[
+                    ("sasl", "gssapi"),
+                    ("username", "u"),
+                    ("password", "p"),
+                    ("realm", "EXAMPLE.COM"),
+                    ("kerberosConfig", "[libdefaults]"),
+                ],
+                "gssapi",
+            ),
+            (
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("saslTokenProvider", "aws_msk_iam"),
+                    ("tls", "enable"),
+                    ("awsAccessKeyID", "k"),
+                    ("awsSecretAccessKey", "s"),
+                ],
+                "AWS MSK IAM",
+            ),
+            (
+                &[
+                    ("sasl", "oauthbearer"),
+                    ("username", "id"),
+                    ("password", "secret"),
+                    ("oauthTokenEndpointUri", "http://127.0.0.1:9/token"),
+                    ("oauthExtensions", "logicalCluster=lkc-1"),
+                ],
+                "oauthExtensions",
+            ),
         ];
-        let scaler = KafkaScaler::build(&config(VALID, auth, 0), &ScalerContext::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let name = scaler_core::MetricName::indexed(0, "kafka-my-topic");
-        let request = SampleRequest {
-            metric: &name,
-            now: chrono::Utc::now(),
-        };
-        let error = scaler.sample(request).await.unwrap_err();
-        assert_eq!(error.category, scaler_core::ErrorCategory::Unsupported);
-        assert!(error.message.contains("gssapi"), "{error}");
+        for (auth, named) in cases {
+            let mut metadata = VALID.to_vec();
+            if auth.iter().any(|(_, v)| *v == "aws_msk_iam") {
+                metadata.push(("awsRegion", "eu-west-1"));
+            }
+            let scaler = KafkaScaler::build(&config(&metadata, auth, 0), &ScalerContext::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let name = scaler_core::MetricName::indexed(0, "kafka-my-topic");
+            let request = SampleRequest {
+                metric: &name,
+                now: chrono::Utc::now(),
+            };
+            let error = scaler.sample(request).await.unwrap_err();
+            assert_eq!(
+                error.category,
+                scaler_core::ErrorCategory::Unsupported,
+                "{error}"
+            );
+            assert!(error.message.contains(named), "{error}");
+        }
+    }
+
+    #[test]
+    fn oauthbearer_bearer_connects_with_client_credentials() {
+        let auth: Pairs = &[
+            ("sasl", "oauthbearer"),
+            ("username", "id"),
+            ("password", "secret"),
+            ("oauthTokenEndpointUri", "https://idp.example/token"),
+            ("scopes", "a, b"),
+        ];
+        let metadata = Metadata::parse(&config(VALID, auth, 0)).unwrap();
+        let connection = KafkaScaler::connection(&metadata).unwrap();
+        let expected = KafkaConnection::new(
+            &metadata.bootstrap_servers,
+            None,
+            &SaslSettings::OAuthBearer(OAuthClientCredentials {
+                client_id: "id".into(),
+                client_secret: "secret".into(),
+                token_endpoint: "https://idp.example/token".into(),
+                scopes: vec!["a".into(), "b".into()],
+            }),
+        );
+        assert_eq!(connection, expected);
+        assert!(
+            connection.identity().contains("OAUTHBEARER"),
+            "{connection:?}"
+        );
     }
 
     fn offsets(pairs: &[(&str, i32, i64)]) -> PartitionOffsets {

@@ -36,7 +36,28 @@
 //! `sasl_ssl`; `ca`, `cert`, `key`, `keyPassword` → `ssl.ca.pem`, `ssl.certificate.pem`,
 //! `ssl.key.pem`, `ssl.key.password`; `unsafeSsl` → `enable.ssl.certificate.verification=false`
 //! and no host-name check; `sasl: plaintext` → `PLAIN`, `scram_sha256`/`scram_sha512` →
-//! `SCRAM-SHA-256`/`SCRAM-SHA-512` with `sasl.username`/`sasl.password`.
+//! `SCRAM-SHA-256`/`SCRAM-SHA-512` with `sasl.username`/`sasl.password`; `oauthbearer` (token
+//! provider `bearer`) → `OAUTHBEARER` with tokens from an
+//! [`OAuthTokenSource`](crate::kafka_auth::OAuthTokenSource).
+//!
+//! # OAUTHBEARER tokens
+//!
+//! This librdkafka has no libcurl, so its own OIDC client is out; Windlass fetches tokens itself
+//! and hands them over through rdkafka's refresh hook ([`KafkaContext`]). librdkafka asks for a
+//! token when a client is made and again at 80% of the token's life, by queueing an event that
+//! is served when the client is polled: here, by the `drain` at the start of every request,
+//! which runs on tokio's blocking pool. Before each request the token is also made sure of on
+//! the async side ([`OAuthTokenSource::token`](crate::kafka_auth::OAuthTokenSource::token)), so
+//! the hook normally finds it cached, and an endpoint that refuses or is down fails the poll at
+//! once with its own categorised error instead of a broker timeout. When the hook does find no
+//! reusable token (librdkafka's 80% refresh between polls), it spawns the request on the
+//! runtime the client was made on and waits for the answer on a channel, bounded by the request
+//! timeout. Why not `Handle::block_on`: it panics when called on an async worker, and a client
+//! could be polled there (a consumer closing in a drop, say); the channel wait cannot panic,
+//! and at worst holds that thread for the timeout. Why not a runtime of its own: a thread kept
+//! for a rarely used path, and reqwest's pool tied to a second runtime; the waiting thread is a
+//! blocking-pool thread anyway. One token source per set of client credentials is shared by the
+//! cluster client and the group readers of every cluster that uses them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -45,13 +66,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use scaler_core::{ErrorCategory, ScalerError};
 use thiserror::Error;
 
 use crate::connections::SharedConnections;
+use crate::kafka_auth::{OAuthClientCredentials, OAuthTokenSource, OAuthTokenSources, TokenError};
 
 /// Partition ids by topic.
 pub type TopicPartitions = BTreeMap<String, Vec<i32>>;
@@ -89,6 +112,8 @@ pub enum SaslSettings {
         username: String,
         password: String,
     },
+    /// `OAUTHBEARER` with tokens from an OAuth client-credentials endpoint.
+    OAuthBearer(OAuthClientCredentials),
 }
 
 /// Brokers and credentials: the key of one shared cluster client.
@@ -97,6 +122,8 @@ pub struct KafkaConnection {
     bootstrap_servers: String,
     /// librdkafka properties for security, sorted.
     properties: BTreeMap<String, String>,
+    /// Where OAUTHBEARER tokens come from, with `sasl.mechanism=OAUTHBEARER`.
+    oauth: Option<OAuthClientCredentials>,
 }
 
 /// Properties whose values are secrets: hidden from [`KafkaConnection::identity`].
@@ -113,7 +140,7 @@ impl KafkaConnection {
             properties.insert(key.to_owned(), value.to_owned());
         };
         let credentials = match sasl {
-            SaslSettings::None => None,
+            SaslSettings::None | SaslSettings::OAuthBearer(_) => None,
             SaslSettings::Plain { username, password } => Some(("PLAIN", username, password)),
             SaslSettings::ScramSha256 { username, password } => {
                 Some(("SCRAM-SHA-256", username, password))
@@ -122,7 +149,11 @@ impl KafkaConnection {
                 Some(("SCRAM-SHA-512", username, password))
             }
         };
-        let protocol = match (tls.is_some(), credentials.is_some()) {
+        let oauth = match sasl {
+            SaslSettings::OAuthBearer(credentials) => Some(credentials.clone()),
+            _ => None,
+        };
+        let protocol = match (tls.is_some(), credentials.is_some() || oauth.is_some()) {
             (false, false) => "plaintext",
             (true, false) => "ssl",
             (false, true) => "sasl_plaintext",
@@ -133,6 +164,9 @@ impl KafkaConnection {
             set("sasl.mechanism", mechanism);
             set("sasl.username", username);
             set("sasl.password", password);
+        }
+        if oauth.is_some() {
+            set("sasl.mechanism", "OAUTHBEARER");
         }
         if let Some(tls) = tls {
             if let Some(ca) = &tls.ca {
@@ -159,6 +193,7 @@ impl KafkaConnection {
                 .collect::<Vec<_>>()
                 .join(","),
             properties,
+            oauth,
         }
     }
 
@@ -177,6 +212,15 @@ impl KafkaConnection {
             } else {
                 shown.push(format!("{key}={value}"));
             }
+        }
+        if let Some(oauth) = &self.oauth {
+            oauth.client_secret.hash(&mut secrets);
+            shown.push(format!(
+                "oauth={}@{} scopes={}",
+                oauth.client_id,
+                oauth.token_endpoint,
+                oauth.scopes.join(" ")
+            ));
         }
         format!(
             "kafka://{} {} #{:016x}",
@@ -242,6 +286,13 @@ pub enum KafkaClientError {
         operation: &'static str,
         servers: String,
     },
+    #[error("{operation} on {servers}: {source}")]
+    Token {
+        operation: &'static str,
+        servers: String,
+        #[source]
+        source: TokenError,
+    },
 }
 
 fn category_of(code: Option<RDKafkaErrorCode>) -> ErrorCategory {
@@ -274,6 +325,7 @@ impl KafkaClientError {
             Self::Create { .. } | Self::Worker { .. } => ErrorCategory::Connect,
             Self::Request { source, .. } => category_of(source.rdkafka_error_code()),
             Self::Item { code, .. } => category_of(Some(*code)),
+            Self::Token { source, .. } => source.category(),
         }
     }
 
@@ -294,7 +346,90 @@ impl KafkaClientError {
     }
 }
 
-type Client = Arc<BaseConsumer<DefaultConsumerContext>>;
+/// The context of Windlass's librdkafka clients: it answers librdkafka's OAUTHBEARER token
+/// refresh events from the connection's token source.
+pub struct KafkaContext {
+    tokens: Option<Arc<OAuthTokenSource>>,
+    /// The runtime the client was made on, where token requests run.
+    runtime: Option<tokio::runtime::Handle>,
+    /// Bound on one token request.
+    timeout: Duration,
+}
+
+/// How much longer than the token request's own bound the hook waits for its answer.
+const TOKEN_WAIT_MARGIN: Duration = Duration::from_secs(1);
+
+impl KafkaContext {
+    /// A context taking tokens from `tokens` (none: the client does not use OAUTHBEARER),
+    /// fetching on the current runtime if there is one.
+    pub fn new(tokens: Option<Arc<OAuthTokenSource>>, timeout: Duration) -> Self {
+        Self {
+            tokens,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            timeout,
+        }
+    }
+
+    /// Fetches a token on the runtime and waits for it on this (non-async) thread.
+    fn fetch_and_wait(
+        &self,
+        source: &Arc<OAuthTokenSource>,
+    ) -> Result<crate::kafka_auth::BearerToken, TokenError> {
+        let endpoint = || source.credentials().token_endpoint.clone();
+        let Some(runtime) = &self.runtime else {
+            return Err(TokenError::Worker {
+                endpoint: endpoint(),
+            });
+        };
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let task_source = Arc::clone(source);
+        let timeout = self.timeout;
+        drop(runtime.spawn(async move {
+            let _ = answer.send(task_source.token(timeout).await);
+        }));
+        match answered.recv_timeout(timeout + TOKEN_WAIT_MARGIN) {
+            Ok(token) => token,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(TokenError::Timeout {
+                endpoint: endpoint(),
+                timeout,
+            }),
+            // The runtime is gone (shut down): the task was dropped unrun.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(TokenError::Worker {
+                endpoint: endpoint(),
+            }),
+        }
+    }
+}
+
+impl ClientContext for KafkaContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    /// Called by librdkafka (on the thread that polls the client) when it needs a token: the
+    /// cached one while reusable, else a new one. An error is handed to librdkafka, which
+    /// retries in 10 s; the next request's own token check reports it.
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let source = self
+            .tokens
+            .as_ref()
+            .ok_or("this Kafka client has no OAuth token source (its sasl is not oauthbearer)")?;
+        let token = match source.cached() {
+            Some(token) => token,
+            None => self.fetch_and_wait(source)?,
+        };
+        Ok(OAuthToken {
+            token: token.value,
+            principal_name: token.principal,
+            lifetime_ms: token.lifetime_ms,
+        })
+    }
+}
+
+impl ConsumerContext for KafkaContext {}
+
+type Client = Arc<BaseConsumer<KafkaContext>>;
 
 /// Group readers unused this long are closed: the ScaledObject that read the group is gone or
 /// reads another group now.
@@ -309,6 +444,8 @@ pub struct KafkaClients {
     /// When each group reader was last asked for.
     reader_use: Mutex<HashMap<GroupKey, Instant>>,
     idle_reader: Duration,
+    /// OAuth token sources by client credentials.
+    tokens: OAuthTokenSources,
 }
 
 impl Default for KafkaClients {
@@ -359,6 +496,7 @@ impl KafkaClients {
             groups: SharedConnections::default(),
             reader_use: Mutex::default(),
             idle_reader: idle,
+            tokens: OAuthTokenSources::default(),
         }
     }
 
@@ -367,19 +505,44 @@ impl KafkaClients {
         (self.clusters.len(), self.groups.len())
     }
 
+    /// For an OAUTHBEARER connection, its token source with a reusable token in it: fetched now
+    /// if need be, so that a refusing or unreachable endpoint fails `operation` with its own
+    /// error, and librdkafka's refresh hook finds the token cached.
+    async fn bearer_token(
+        &self,
+        operation: &'static str,
+        connection: &KafkaConnection,
+        timeout: Duration,
+    ) -> Result<Option<Arc<OAuthTokenSource>>, KafkaClientError> {
+        let Some(credentials) = &connection.oauth else {
+            return Ok(None);
+        };
+        let failed = |source| KafkaClientError::Token {
+            operation,
+            servers: connection.bootstrap_servers.clone(),
+            source,
+        };
+        let source = self.tokens.source(credentials).map_err(failed)?;
+        source.token(timeout).await.map_err(failed)?;
+        Ok(Some(source))
+    }
+
     async fn cluster(
         &self,
+        operation: &'static str,
         connection: &KafkaConnection,
         timeout: Duration,
     ) -> Result<Client, KafkaClientError> {
+        let tokens = self.bearer_token(operation, connection, timeout).await?;
         self.clusters
             .get_or_connect(connection, || async {
-                let consumer: BaseConsumer =
-                    connection.config(timeout).create().map_err(|source| {
-                        KafkaClientError::Create {
-                            servers: connection.bootstrap_servers.clone(),
-                            source,
-                        }
+                let context = KafkaContext::new(tokens, timeout);
+                let consumer = connection
+                    .config(timeout)
+                    .create_with_context(context)
+                    .map_err(|source| KafkaClientError::Create {
+                        servers: connection.bootstrap_servers.clone(),
+                        source,
                     })?;
                 Ok(Arc::new(consumer))
             })
@@ -388,21 +551,25 @@ impl KafkaClients {
 
     async fn group(
         &self,
+        operation: &'static str,
         connection: &KafkaConnection,
         group: &str,
         timeout: Duration,
     ) -> Result<Client, KafkaClientError> {
+        let tokens = self.bearer_token(operation, connection, timeout).await?;
         let key = (connection.clone(), group.to_owned());
         self.retire_idle_readers(&key).await;
         self.groups
             .get_or_connect(&key, || async {
                 let mut config = connection.config(timeout);
                 config.set("group.id", group);
-                let consumer: BaseConsumer =
-                    config.create().map_err(|source| KafkaClientError::Create {
+                let context = KafkaContext::new(tokens, timeout);
+                let consumer = config.create_with_context(context).map_err(|source| {
+                    KafkaClientError::Create {
                         servers: connection.bootstrap_servers.clone(),
                         source,
-                    })?;
+                    }
+                })?;
                 Ok(Arc::new(consumer))
             })
             .await
@@ -451,7 +618,7 @@ impl KafkaClients {
         timeout: Duration,
     ) -> Result<TopicPartitions, KafkaClientError> {
         const OPERATION: &str = "describing topics";
-        let client = self.cluster(connection, timeout).await?;
+        let client = self.cluster(OPERATION, connection, timeout).await?;
         let servers = connection.bootstrap_servers.clone();
         let topics: Option<Vec<String>> = topics.map(<[String]>::to_vec);
         blocking(OPERATION, connection, move || {
@@ -508,7 +675,7 @@ impl KafkaClients {
         if partitions.values().all(Vec::is_empty) {
             return Ok(PartitionOffsets::new());
         }
-        let client = self.group(connection, group, timeout).await?;
+        let client = self.group(OPERATION, connection, group, timeout).await?;
         let servers = connection.bootstrap_servers.clone();
         let list = partition_list(partitions);
         let group = group.to_owned();
@@ -559,7 +726,7 @@ impl KafkaClients {
         if partitions.values().all(Vec::is_empty) {
             return Ok(PartitionOffsets::new());
         }
-        let client = self.cluster(connection, timeout).await?;
+        let client = self.cluster(OPERATION, connection, timeout).await?;
         let servers = connection.bootstrap_servers.clone();
         let mut list = TopicPartitionList::new();
         for (topic, ids) in partitions {
@@ -613,7 +780,7 @@ impl KafkaClients {
         timeout: Duration,
     ) -> Result<GroupDescription, KafkaClientError> {
         const OPERATION: &str = "describing group";
-        let client = self.cluster(connection, timeout).await?;
+        let client = self.cluster(OPERATION, connection, timeout).await?;
         let servers = connection.bootstrap_servers.clone();
         let group = group.to_owned();
         blocking(OPERATION, connection, move || {
@@ -642,9 +809,11 @@ impl KafkaClients {
     }
 }
 
-/// Serves the events librdkafka queued for `client` (broker errors, mostly). These clients are
-/// never polled for messages, so without this the queue would grow while brokers flap.
-fn drain(client: &BaseConsumer<DefaultConsumerContext>) {
+/// Serves the events librdkafka queued for `client`: broker errors, mostly, and OAUTHBEARER
+/// token refreshes, which call [`KafkaContext`]'s hook here. These clients are never polled for
+/// messages, so without this the queue would grow while brokers flap, and tokens would never be
+/// handed over.
+fn drain(client: &BaseConsumer<KafkaContext>) {
     for _ in 0..64 {
         if client.poll(Duration::ZERO).is_none() {
             break;
@@ -764,6 +933,114 @@ mod tests {
             .unwrap();
         assert!(none.is_empty());
         assert_eq!(clients.counts(), (0, 1));
+    }
+
+    fn oauth_connection(servers: &str, endpoint: &str) -> KafkaConnection {
+        KafkaConnection::new(
+            &[servers.to_owned()],
+            None,
+            &SaslSettings::OAuthBearer(OAuthClientCredentials {
+                client_id: "windlass".into(),
+                client_secret: "hunter2".into(),
+                token_endpoint: endpoint.into(),
+                scopes: vec!["kafka".into()],
+            }),
+        )
+    }
+
+    #[test]
+    fn oauthbearer_maps_to_librdkafka_properties() {
+        let connection = oauth_connection("a:9092", "https://idp/token");
+        assert_eq!(connection.properties["security.protocol"], "sasl_plaintext");
+        assert_eq!(connection.properties["sasl.mechanism"], "OAUTHBEARER");
+        assert!(!connection.properties.contains_key("sasl.username"));
+        let identity = connection.identity();
+        assert!(
+            identity.contains("oauth=windlass@https://idp/token"),
+            "{identity}"
+        );
+        assert!(!identity.contains("hunter2"), "{identity}");
+        let mut other = connection.clone();
+        if let Some(oauth) = other.oauth.as_mut() {
+            oauth.client_secret = "other".into();
+        }
+        assert_ne!(connection, other);
+        assert_ne!(connection.identity(), other.identity());
+    }
+
+    /// librdkafka asks the hook for a token when the client is made and again at 80% of the
+    /// token's life; the hook runs on the polling thread and fetches on the runtime.
+    #[tokio::test]
+    async fn librdkafka_gets_tokens_through_the_refresh_hook() {
+        use crate::kafka_auth::tests::token_endpoint::{Endpoint, json};
+
+        crate::context::install_crypto_provider();
+        let endpoint = Endpoint::start(|n, _| {
+            json(
+                200,
+                &format!(r#"{{"access_token":"tok-{n}","expires_in":6}}"#),
+            )
+        })
+        .await;
+        // No broker is needed to get a token; nothing listens on port 9.
+        let connection = oauth_connection("127.0.0.1:9", &endpoint.url);
+        let timeout = Duration::from_secs(5);
+        let sources = OAuthTokenSources::default();
+        let source = connection
+            .oauth
+            .as_ref()
+            .map(|credentials| sources.source(credentials).unwrap());
+        let client: Client = Arc::new(
+            connection
+                .config(timeout)
+                .create_with_context(KafkaContext::new(source, timeout))
+                .unwrap(),
+        );
+        let requests = move |count: usize, within: Duration| {
+            let client = Arc::clone(&client);
+            let endpoint_requests = endpoint.requests_handle();
+            tokio::task::spawn_blocking(move || {
+                let deadline = Instant::now() + within;
+                while endpoint_requests().len() < count {
+                    assert!(Instant::now() < deadline, "librdkafka asked for no token");
+                    drain(&client);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                endpoint_requests()
+            })
+        };
+        let first = requests(1, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(first[0].body, "grant_type=client_credentials&scope=kafka");
+        // librdkafka took the token with its expiry: it asks again at 80% of 6 s (its timer
+        // ticks each second), not 10 s later as after a refused token.
+        let both = requests(2, Duration::from_secs(15)).await.unwrap();
+        let gap = both[1].at - both[0].at;
+        assert!(gap >= Duration::from_secs(4), "{gap:?}");
+        assert!(
+            gap < Duration::from_secs(6),
+            "renewed after expiry: {gap:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_fails_the_request_before_any_client_is_made() {
+        use crate::kafka_auth::tests::token_endpoint::{Endpoint, json};
+
+        crate::context::install_crypto_provider();
+        let endpoint = Endpoint::start(|_, _| json(400, r#"{"error":"invalid_scope"}"#)).await;
+        let connection = oauth_connection("127.0.0.1:9", &endpoint.url);
+        let clients = KafkaClients::default();
+        let error = clients
+            .partitions(&connection, Some(&["t".to_owned()]), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, KafkaClientError::Token { .. }), "{error}");
+        assert_eq!(error.category(), ErrorCategory::Connect);
+        assert!(
+            error.to_string().contains("HTTP 400: invalid_scope"),
+            "{error}"
+        );
+        assert_eq!(clients.counts(), (0, 0));
     }
 
     #[test]

@@ -235,10 +235,10 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub async fn start() -> Self {
-        let mut ports = HashSet::new();
+        let mut ports: HashSet<u16> = HashSet::new();
         while ports.len() < 3 {
             let port = free_port_pair(10000);
-            if !ports.contains(&(port + 10000)) && !ports.iter().any(|p| p + 10000 == port) {
+            if !ports.contains(&(port + 10000)) && !ports.iter().any(|p: &u16| *p + 10000 == port) {
                 ports.insert(port);
             }
         }

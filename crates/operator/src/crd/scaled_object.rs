@@ -680,6 +680,51 @@ impl ScaledObject {
 
     /// The replica count of the `paused-replicas` annotation: `Ok(None)` when absent, an error
     /// when it is not a 32-bit integer.
+    /// The triggers as a scalingModifiers formula sees them (name and type).
+    pub fn formula_triggers(&self) -> Vec<scaler_core::modifiers::FormulaTrigger<'_>> {
+        self.spec
+            .triggers
+            .iter()
+            .map(|t| scaler_core::modifiers::FormulaTrigger {
+                name: t.name_or_empty(),
+                trigger_type: &t.type_,
+            })
+            .collect()
+    }
+
+    /// The engine's decision input for one poll of this object: its spec and annotations,
+    /// the poll's activity, and the state a cluster (or `plan`) holds.
+    pub fn decision_input(
+        &self,
+        activity: &scaler_core::activity::Activity,
+        current_replicas: i32,
+        last_active_time: Option<chrono::DateTime<chrono::Utc>>,
+        target: scaler_core::decision::TargetRef,
+    ) -> scaler_core::decision::DecisionInput {
+        scaler_core::decision::DecisionInput {
+            active: activity.active,
+            error: activity.error,
+            active_metrics: activity.active_metrics.clone(),
+            force_activation: self.needs_to_force_activation(),
+            paused: self.needs_to_be_paused_by_annotation(),
+            paused_scale_in: self.needs_to_pause_scale_in(),
+            paused_scale_out: self.needs_to_pause_scale_out(),
+            fallback_replicas: self.spec.fallback.as_ref().map(|f| f.replicas),
+            current_replicas,
+            min_replica_count: self.spec.min_replica_count,
+            idle_replica_count: self.spec.idle_replica_count,
+            cooldown_period: self.spec.cooldown_period,
+            initial_cooldown_period: self.spec.initial_cooldown_period,
+            last_active_time,
+            creation_timestamp: self
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .and_then(|t| crate::time::to_chrono(&t.0)),
+            target,
+        }
+    }
+
     pub fn paused_replica_count(&self) -> Result<Option<i32>, ParseIntError> {
         self.annotation(PAUSED_REPLICAS_ANNOTATION)
             .map(str::parse::<i32>)
