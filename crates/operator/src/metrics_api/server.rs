@@ -39,7 +39,7 @@ pub struct MetricsApiArgs {
     /// Address the external metrics API (HTTPS) listens on; the Service maps 443 to it.
     #[arg(
         long = "metrics-api-bind-address",
-        env = "METRICS_API_BIND_ADDRESS",
+        env = "WINDLASS_METRICS_API_BIND_ADDRESS",
         default_value = "0.0.0.0:6443",
         value_name = "ADDRESS"
     )]
@@ -47,23 +47,27 @@ pub struct MetricsApiArgs {
 
     /// PEM serving certificate (chain); re-read when the file changes. Without it and
     /// --tls-private-key-file a self-signed certificate is generated (development only).
-    #[arg(long, env = "METRICS_API_TLS_CERT_FILE", value_name = "PATH")]
+    #[arg(long, env = "WINDLASS_METRICS_API_TLS_CERT_FILE", value_name = "PATH")]
     pub tls_cert_file: Option<PathBuf>,
 
     /// PEM private key of --tls-cert-file; re-read when the file changes.
-    #[arg(long, env = "METRICS_API_TLS_PRIVATE_KEY_FILE", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "WINDLASS_METRICS_API_TLS_PRIVATE_KEY_FILE",
+        value_name = "PATH"
+    )]
     pub tls_private_key_file: Option<PathBuf>,
 
     /// CA bundle of plain client certificates (user = CN, groups = O). Default: the
     /// `client-ca-file` of kube-system/extension-apiserver-authentication.
-    #[arg(long, env = "METRICS_API_CLIENT_CA_FILE", value_name = "PATH")]
+    #[arg(long, env = "WINDLASS_METRICS_API_CLIENT_CA_FILE", value_name = "PATH")]
     pub client_ca_file: Option<PathBuf>,
 
     /// CA bundle of the front proxy's (the aggregator's) client certificate. Default: the
     /// `requestheader-*` keys of kube-system/extension-apiserver-authentication.
     #[arg(
         long,
-        env = "METRICS_API_REQUESTHEADER_CLIENT_CA_FILE",
+        env = "WINDLASS_METRICS_API_REQUESTHEADER_CLIENT_CA_FILE",
         value_name = "PATH"
     )]
     pub requestheader_client_ca_file: Option<PathBuf>,
@@ -72,7 +76,7 @@ pub struct MetricsApiArgs {
     /// certificate signed by --requestheader-client-ca-file.
     #[arg(
         long,
-        env = "METRICS_API_REQUESTHEADER_ALLOWED_NAMES",
+        env = "WINDLASS_METRICS_API_REQUESTHEADER_ALLOWED_NAMES",
         value_delimiter = ',',
         value_name = "NAMES"
     )]
@@ -82,7 +86,7 @@ pub struct MetricsApiArgs {
     /// --requestheader-client-ca-file).
     #[arg(
         long,
-        env = "METRICS_API_REQUESTHEADER_USERNAME_HEADERS",
+        env = "WINDLASS_METRICS_API_REQUESTHEADER_USERNAME_HEADERS",
         value_delimiter = ',',
         default_values_t = DEFAULT_USERNAME_HEADERS.iter().map(|h| (*h).to_owned()),
         value_name = "HEADERS"
@@ -92,7 +96,7 @@ pub struct MetricsApiArgs {
     /// Headers holding the front proxy's user UID (with --requestheader-client-ca-file).
     #[arg(
         long,
-        env = "METRICS_API_REQUESTHEADER_UID_HEADERS",
+        env = "WINDLASS_METRICS_API_REQUESTHEADER_UID_HEADERS",
         value_delimiter = ',',
         value_name = "HEADERS"
     )]
@@ -101,7 +105,7 @@ pub struct MetricsApiArgs {
     /// Headers holding the front proxy's user groups (with --requestheader-client-ca-file).
     #[arg(
         long,
-        env = "METRICS_API_REQUESTHEADER_GROUP_HEADERS",
+        env = "WINDLASS_METRICS_API_REQUESTHEADER_GROUP_HEADERS",
         value_delimiter = ',',
         default_values_t = DEFAULT_GROUP_HEADERS.iter().map(|h| (*h).to_owned()),
         value_name = "HEADERS"
@@ -112,7 +116,7 @@ pub struct MetricsApiArgs {
     /// --requestheader-client-ca-file).
     #[arg(
         long,
-        env = "METRICS_API_REQUESTHEADER_EXTRA_HEADERS_PREFIX",
+        env = "WINDLASS_METRICS_API_REQUESTHEADER_EXTRA_HEADERS_PREFIX",
         value_delimiter = ',',
         default_values_t = DEFAULT_EXTRA_HEADER_PREFIXES.iter().map(|h| (*h).to_owned()),
         value_name = "PREFIXES"
@@ -120,13 +124,13 @@ pub struct MetricsApiArgs {
     pub requestheader_extra_headers_prefix: Vec<String>,
 
     /// Do not read kube-system/extension-apiserver-authentication; use only the flags.
-    #[arg(long, env = "METRICS_API_AUTHENTICATION_SKIP_LOOKUP")]
+    #[arg(long, env = "WINDLASS_METRICS_API_AUTHENTICATION_SKIP_LOOKUP")]
     pub authentication_skip_lookup: bool,
 
     /// How long TokenReview results are remembered (Go duration, e.g. 10s; 0 disables).
     #[arg(
         long,
-        env = "METRICS_API_AUTHENTICATION_TOKEN_CACHE_TTL",
+        env = "WINDLASS_METRICS_API_AUTHENTICATION_TOKEN_CACHE_TTL",
         default_value = "10s",
         value_parser = parse_ttl,
         value_name = "DURATION"
@@ -136,7 +140,7 @@ pub struct MetricsApiArgs {
     /// How long allowing SubjectAccessReview results are remembered.
     #[arg(
         long,
-        env = "METRICS_API_AUTHORIZATION_ALLOWED_CACHE_TTL",
+        env = "WINDLASS_METRICS_API_AUTHORIZATION_ALLOWED_CACHE_TTL",
         default_value = "10s",
         value_parser = parse_ttl,
         value_name = "DURATION"
@@ -146,7 +150,7 @@ pub struct MetricsApiArgs {
     /// How long denying SubjectAccessReview results are remembered.
     #[arg(
         long,
-        env = "METRICS_API_AUTHORIZATION_DENIED_CACHE_TTL",
+        env = "WINDLASS_METRICS_API_AUTHORIZATION_DENIED_CACHE_TTL",
         default_value = "10s",
         value_parser = parse_ttl,
         value_name = "DURATION"
@@ -155,7 +159,7 @@ pub struct MetricsApiArgs {
 
     /// DEVELOPMENT ONLY: serve every request without authentication or authorisation.
     /// Anyone who can reach the port can read every ScaledObject's metrics.
-    #[arg(long, env = "METRICS_API_INSECURE_DISABLE_AUTH")]
+    #[arg(long, env = "WINDLASS_METRICS_API_INSECURE_DISABLE_AUTH")]
     pub metrics_api_insecure_disable_auth: bool,
 }
 
