@@ -106,6 +106,28 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds")
     }
 
+    /// `deploy/01-crds.yaml`: the same CRDs in one file, so `kubectl apply -f deploy/` installs
+    /// everything.
+    fn deploy_crds() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/01-crds.yaml")
+    }
+
+    #[test]
+    fn deploy_crds_are_up_to_date() -> Result<(), Box<dyn std::error::Error>> {
+        let path = deploy_crds();
+        let yaml = render_all()?;
+        if std::env::var_os("WINDLASS_REGENERATE_CRDS").is_some() {
+            std::fs::write(&path, &yaml)?;
+            return Ok(());
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == yaml,
+            "deploy/01-crds.yaml is out of date. Regenerate it with:\n    {REGENERATE_COMMAND}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn crds_directory_is_up_to_date() -> Result<(), Box<dyn std::error::Error>> {
         let dir = crds_dir();
