@@ -291,7 +291,7 @@ async fn external_metric(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let Path((namespace, metric_name)) =
-        path.map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
+        path.map_err(|rejection| ApiError::InvalidPath(rejection.body_text()))?;
     let query = query.unwrap_or_default();
     let selector = query_parameter(&query, "labelSelector").unwrap_or_default();
     let labels = parse_equality_selector(&selector)

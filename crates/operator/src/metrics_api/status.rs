@@ -18,9 +18,9 @@ pub enum ApiError {
     /// (KEDA turns the selector into a plain label map).
     #[error("invalid labelSelector: {0}")]
     InvalidSelector(String),
-    /// The query string itself does not parse.
-    #[error("invalid query: {0}")]
-    InvalidQuery(String),
+    /// A path segment does not decode (bad percent-encoding, not UTF-8).
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
     /// The selector lacks `scaledobject.keda.sh/name`; KEDA's message.
     #[error("scaledObject name is not specified")]
     ScaledObjectNameMissing,
@@ -53,7 +53,7 @@ impl ApiError {
     /// The HTTP status and the Kubernetes `StatusReason`.
     pub fn code_and_reason(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::InvalidSelector(_) | Self::InvalidQuery(_) | Self::ScaledObjectNameMissing => {
+            Self::InvalidSelector(_) | Self::InvalidPath(_) | Self::ScaledObjectNameMissing => {
                 (StatusCode::BAD_REQUEST, "BadRequest")
             }
             Self::Source(
@@ -115,7 +115,7 @@ impl ApiError {
             // The apiserver's generic 404 and 405 carry empty details; its 400 and 401 none.
             Self::RouteNotFound | Self::MethodNotAllowed => Some(StatusDetails::default()),
             Self::InvalidSelector(_)
-            | Self::InvalidQuery(_)
+            | Self::InvalidPath(_)
             | Self::ScaledObjectNameMissing
             | Self::Unauthenticated => None,
         }

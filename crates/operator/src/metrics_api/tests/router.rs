@@ -244,6 +244,15 @@ async fn a_malformed_or_set_based_selector_is_a_bad_request() {
 }
 
 #[tokio::test]
+async fn a_path_that_does_not_decode_is_a_bad_request() {
+    let source = source();
+    let reply = get(source.clone(), &format!("{DATA}/ns/s0-%FF?{SELECTOR}")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["reason"], "BadRequest");
+    assert_eq!(source.calls(), 0);
+}
+
+#[tokio::test]
 async fn an_unknown_metric_or_scaled_object_is_not_found() {
     let source = source();
     let reply = get(source.clone(), &format!("{DATA}/ns/s9-nope?{SELECTOR}")).await;
