@@ -793,21 +793,21 @@ impl ScramHash {
         }
     }
 
-    fn hmac(self) -> ring::hmac::Algorithm {
+    pub(crate) fn hmac(self) -> ring::hmac::Algorithm {
         match self {
             Self::Sha256 => ring::hmac::HMAC_SHA256,
             Self::Sha512 => ring::hmac::HMAC_SHA512,
         }
     }
 
-    fn pbkdf2(self) -> ring::pbkdf2::Algorithm {
+    pub(crate) fn pbkdf2(self) -> ring::pbkdf2::Algorithm {
         match self {
             Self::Sha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
             Self::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
         }
     }
 
-    fn digest(self) -> &'static ring::digest::Algorithm {
+    pub(crate) fn digest(self) -> &'static ring::digest::Algorithm {
         match self {
             Self::Sha256 => &ring::digest::SHA256,
             Self::Sha512 => &ring::digest::SHA512,

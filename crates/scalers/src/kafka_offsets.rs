@@ -373,23 +373,32 @@ impl OffsetReaders {
         connection: &KafkaConnection,
         tokens: Option<Arc<OAuthTokenSource>>,
     ) -> Result<Route, BrokerError> {
+        let route_of = |state: &ClusterState| match state {
+            ClusterState::Direct(cluster) => Route::Direct(Arc::clone(cluster)),
+            ClusterState::Readers(reason) => Route::Readers(reason.clone()),
+        };
+        if let Some(state) = self
+            .clusters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(connection)
+        {
+            return Ok(route_of(state));
+        }
+        let state = match unsupported_settings(connection.tls()) {
+            Some(reason) => ClusterState::Readers(reason.to_owned()),
+            // Made without the lock held: loading the system's roots reads files.
+            None => ClusterState::Direct(Arc::new(ClusterOffsets::new(
+                connection,
+                tokens,
+                &self.stats,
+            )?)),
+        };
         let mut clusters = self.clusters.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(state) = clusters.get(connection) {
-            return Ok(match state {
-                ClusterState::Direct(cluster) => Route::Direct(Arc::clone(cluster)),
-                ClusterState::Readers(reason) => Route::Readers(reason.clone()),
-            });
-        }
-        if let Some(reason) = unsupported_settings(connection.tls()) {
-            clusters.insert(connection.clone(), ClusterState::Readers(reason.to_owned()));
-            return Ok(Route::Readers(reason.to_owned()));
-        }
-        let cluster = Arc::new(ClusterOffsets::new(connection, tokens, &self.stats)?);
-        clusters.insert(
-            connection.clone(),
-            ClusterState::Direct(Arc::clone(&cluster)),
-        );
-        Ok(Route::Direct(cluster))
+        // A concurrent first use may have been quicker: the reader made first is kept.
+        Ok(route_of(
+            clusters.entry(connection.clone()).or_insert(state),
+        ))
     }
 
     /// Why `connection` is read through librdkafka's readers, if it is.
@@ -754,7 +763,8 @@ impl BrokerTask {
             };
             let budget = deadline.saturating_duration_since(Instant::now());
             let mut finds = BTreeSet::new();
-            let mut fetches: BTreeMap<String, TopicPartitions> = BTreeMap::new();
+            // Reads of one group in one round are one read of all their partitions.
+            let mut wanted: BTreeMap<&str, BTreeMap<&str, BTreeSet<i32>>> = BTreeMap::new();
             for job in &batch {
                 match job {
                     Job::Find { group, .. } => {
@@ -763,18 +773,23 @@ impl BrokerTask {
                     Job::Fetch {
                         group, partitions, ..
                     } => {
-                        let wanted = fetches.entry(group.clone()).or_default();
+                        let topics = wanted.entry(group).or_default();
                         for (topic, ids) in partitions {
-                            let known = wanted.entry(topic.clone()).or_default();
-                            for id in ids {
-                                if !known.contains(id) {
-                                    known.push(*id);
-                                }
-                            }
+                            topics.entry(topic).or_default().extend(ids);
                         }
                     }
                 }
             }
+            let fetches: BTreeMap<String, TopicPartitions> = wanted
+                .into_iter()
+                .map(|(group, topics)| {
+                    let topics = topics
+                        .into_iter()
+                        .map(|(topic, ids)| (topic.to_owned(), ids.into_iter().collect()))
+                        .collect();
+                    (group.to_owned(), topics)
+                })
+                .collect();
             let served = tokio::time::timeout_at(
                 deadline,
                 self.serve(&mut wire, &finds, &fetches, deadline),
@@ -1667,80 +1682,4 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kafka_client::KafkaClients;
-    use rdkafka::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::DefaultProducerContext;
-    use rdkafka::{Offset, TopicPartitionList};
-
-    type Mock = MockCluster<'static, DefaultProducerContext>;
-
-    fn commit(mock: &Mock, group: &str, offsets: &[(&str, i32, i64)]) {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", mock.bootstrap_servers())
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut list = TopicPartitionList::new();
-        for (topic, partition, offset) in offsets {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .unwrap();
-        }
-        consumer.commit(&list, CommitMode::Sync).unwrap();
-    }
-
-    fn plain(servers: &str) -> KafkaConnection {
-        KafkaConnection::new(&[servers.to_owned()], None, &SaslSettings::None)
-    }
-
-    fn partitions(topic: &str, ids: &[i32]) -> TopicPartitions {
-        [(topic.to_owned(), ids.to_vec())].into_iter().collect()
-    }
-
-    #[tokio::test]
-    async fn many_groups_share_one_connection_per_coordinator() {
-        let mock = MockCluster::new(3).unwrap();
-        mock.create_topic("t", 2, 1).unwrap();
-        const GROUPS: i64 = 24;
-        for n in 0..GROUPS {
-            commit(&mock, &format!("g{n}"), &[("t", 0, n), ("t", 1, 100 + n)]);
-        }
-        let connection = plain(&mock.bootstrap_servers());
-        let clients = KafkaClients::default();
-        let wanted = partitions("t", &[0, 1]);
-        let timeout = Duration::from_secs(5);
-        let reads = (0..GROUPS).map(|n| {
-            let (clients, connection, wanted) = (&clients, &connection, &wanted);
-            async move {
-                let group = format!("g{n}");
-                (
-                    n,
-                    clients
-                        .committed_offsets(connection, &group, wanted, timeout)
-                        .await,
-                )
-            }
-        });
-        for (n, offsets) in futures::future::join_all(reads).await {
-            let offsets = offsets.unwrap();
-            assert_eq!(offsets[&("t".to_owned(), 0)], n);
-            assert_eq!(offsets[&("t".to_owned(), 1)], 100 + n);
-        }
-        // No librdkafka client at all: neither a cluster client nor a reader per group.
-        assert_eq!(clients.counts(), (0, 0));
-        let stats = clients.offset_connections().unwrap();
-        assert!(stats.open() <= 3, "{} connections", stats.open());
-        assert_eq!(stats.made(), stats.open());
-        // A group that never committed: −1 everywhere.
-        let none = clients
-            .committed_offsets(&connection, "fresh", &wanted, timeout)
-            .await
-            .unwrap();
-        assert_eq!(none.values().copied().collect::<Vec<_>>(), vec![-1, -1]);
-        assert!(clients.group_reader_reason(&connection).is_none());
-    }
-}
+mod tests;
