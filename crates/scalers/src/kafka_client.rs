@@ -42,7 +42,7 @@
 //! and no host-name check; `sasl: plaintext` → `PLAIN`, `scram_sha256`/`scram_sha512` →
 //! `SCRAM-SHA-256`/`SCRAM-SHA-512` with `sasl.username`/`sasl.password`; `oauthbearer` (token
 //! provider `bearer`) → `OAUTHBEARER` with tokens from an
-//! [`OAuthTokenSource`](crate::kafka_auth::OAuthTokenSource).
+//! [`OAuthTokenSource`].
 //!
 //! # OAUTHBEARER tokens
 //!

@@ -14,7 +14,9 @@
 //!
 //! 1. The group's coordinator: remembered from an earlier read, else `FindCoordinator`, asked of
 //!    any broker already connected, else of the bootstrap servers in order. Lookups arriving
-//!    together go out as one request where the broker speaks `FindCoordinator` v4+.
+//!    together go out as one request where the broker speaks `FindCoordinator` v4+. An answer
+//!    `COORDINATOR_NOT_AVAILABLE` (none elected yet: a new cluster, a broker restarting) is
+//!    asked again after a short backoff, within the read's deadline.
 //! 2. `OffsetFetch` to the coordinator for the named partitions. Reads of different groups that
 //!    queue up while the connection is busy go out together: one request naming many groups on
 //!    brokers with `OffsetFetch` v8+ (Kafka 3.0+), else one request per group, pipelined on the
