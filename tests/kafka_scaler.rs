@@ -399,8 +399,12 @@ async fn triggers_on_one_cluster_share_one_client() {
         lags.push(sample(scaler).await.value);
     }
     assert_eq!(lags, vec![2.0, 1.0, 2.0]);
-    // One cluster client; one committed-offset reader per group.
-    assert_eq!(context.kafka().counts(), (1, 2));
+    // One cluster client (metadata, latest offsets) and no librdkafka reader per group: both
+    // groups were read over Windlass's own connections, at most one per coordinator broker.
+    assert_eq!(context.kafka().counts(), (1, 0));
+    let stats = context.kafka().offset_connections().unwrap();
+    assert!((1..=3).contains(&stats.made()), "{}", stats.made());
+    assert_eq!(stats.open(), stats.made());
 }
 
 #[tokio::test]
@@ -782,6 +786,115 @@ fn tansu(dir: &std::path::Path) -> (ServerProcess, String) {
         ServerProcess::spawn("tansu", command, dir),
         format!("127.0.0.1:{port}"),
     )
+}
+
+/// A Tansu broker that accepts connections.
+async fn started_tansu(dir: &std::path::Path) -> (ServerProcess, String) {
+    let (broker, servers) = tansu(dir);
+    let port: u16 = servers.rsplit(':').next().unwrap().parse().unwrap();
+    wait_for("tansu", Duration::from_secs(10), || async move {
+        port_is_open(port).await.then_some(())
+    })
+    .await;
+    (broker, servers)
+}
+
+/// Creates `topic` on Tansu and produces `messages` to partition 0, one request each (Tansu
+/// 0.6 with memory storage counts a batch as one offset).
+async fn tansu_topic(servers: &str, topic: &str, partitions: i32, messages: usize) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    for _ in 0..messages {
+        producer
+            .send(BaseRecord::<(), str>::to(topic).partition(0).payload("x"))
+            .unwrap();
+        producer.flush(Duration::from_secs(10)).unwrap();
+    }
+}
+
+/// Commits `offset` for `topic` partition 0 as a member of `group` would: it joins first
+/// (Tansu keeps offsets of groups it knows).
+async fn tansu_commit(servers: &str, group: &str, topic: &str, offset: i64) -> BaseConsumer {
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "6000")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    member.subscribe(&[topic]).unwrap();
+    wait_for("the member's assignment", Duration::from_secs(30), || {
+        let _ = member.poll(Duration::from_millis(100));
+        let assigned = member.assignment().is_ok_and(|list| list.count() > 0);
+        async move { assigned.then_some(()) }
+    })
+    .await;
+    let mut committed = TopicPartitionList::new();
+    committed
+        .add_partition_offset(topic, 0, Offset::Offset(offset))
+        .unwrap();
+    member.commit(&committed, CommitMode::Sync).unwrap();
+    member
+}
+
+/// Committed offsets of several groups read through Windlass's own connection to a real broker
+/// (Tansu answers FindCoordinator and OffsetFetch in its own versions): one connection for all
+/// groups, no librdkafka reader per group, and a group without commits counts as such.
+#[tokio::test]
+async fn groups_are_read_over_one_connection_on_a_real_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, servers) = started_tansu(dir.path()).await;
+    tansu_topic(&servers, "jobs", 1, 5).await;
+    let _members = [
+        tansu_commit(&servers, "a", "jobs", 1).await,
+        tansu_commit(&servers, "b", "jobs", 2).await,
+        tansu_commit(&servers, "c", "jobs", 3).await,
+    ];
+
+    let context = unshared_context();
+    let scalers: Vec<_> = ["a", "b", "c", "never"]
+        .into_iter()
+        .map(|group| {
+            build(
+                &context,
+                "kafka",
+                &[
+                    ("bootstrapServers", servers.as_str()),
+                    ("consumerGroup", group),
+                    ("topic", "jobs"),
+                    ("offsetResetPolicy", "earliest"),
+                    ("allowIdleConsumers", "true"),
+                ],
+                &[],
+            )
+        })
+        .collect();
+    let samples = futures::future::join_all(scalers.iter().map(sample)).await;
+    let lags: Vec<f64> = samples.iter().map(|sample| sample.value).collect();
+    // 5 − 1, 5 − 2, 5 − 3; `never` committed nothing: `earliest` counts the whole log.
+    assert_eq!(lags, vec![4.0, 3.0, 2.0, 5.0]);
+    // One cluster client (metadata, latest offsets) and no reader per group: the four groups
+    // were read over one connection to the single broker.
+    assert_eq!(context.kafka().counts(), (1, 0));
+    let stats = context.kafka().offset_connections().unwrap();
+    assert_eq!((stats.open(), stats.made()), (1, 1));
 }
 
 #[tokio::test]

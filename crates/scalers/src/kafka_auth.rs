@@ -778,6 +778,249 @@ fn refusal_detail(body: &[u8]) -> String {
     }
 }
 
+/// The SCRAM hash functions Kafka offers (`SCRAM-SHA-256`, `SCRAM-SHA-512`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScramHash {
+    Sha256,
+    Sha512,
+}
+
+impl ScramHash {
+    pub fn mechanism(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SCRAM-SHA-256",
+            Self::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    pub(crate) fn hmac(self) -> ring::hmac::Algorithm {
+        match self {
+            Self::Sha256 => ring::hmac::HMAC_SHA256,
+            Self::Sha512 => ring::hmac::HMAC_SHA512,
+        }
+    }
+
+    pub(crate) fn pbkdf2(self) -> ring::pbkdf2::Algorithm {
+        match self {
+            Self::Sha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            Self::Sha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
+        }
+    }
+
+    pub(crate) fn digest(self) -> &'static ring::digest::Algorithm {
+        match self {
+            Self::Sha256 => &ring::digest::SHA256,
+            Self::Sha512 => &ring::digest::SHA512,
+        }
+    }
+}
+
+/// The most PBKDF2 iterations a server may ask of the SCRAM client. Kafka itself allows at
+/// most 16,384; the bound keeps a hostile or broken server from costing seconds of CPU.
+pub const SCRAM_MAX_ITERATIONS: u32 = 1 << 20;
+
+/// Why a SCRAM exchange failed on the client side.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ScramError {
+    #[error("no random nonce could be drawn")]
+    Random,
+    #[error("the server's {message} is malformed: {reason}")]
+    Malformed {
+        message: &'static str,
+        reason: String,
+    },
+    #[error("the server's nonce does not extend ours")]
+    Nonce,
+    #[error("the server asks for {0} PBKDF2 iterations (at most {SCRAM_MAX_ITERATIONS} are done)")]
+    Iterations(u64),
+    #[error("the server refused the proof: {0}")]
+    Refused(String),
+    #[error("the server's signature is wrong: it does not know this password")]
+    ServerSignature,
+    #[error("the exchange is not at the step this message belongs to")]
+    State,
+}
+
+/// The client side of a SCRAM exchange (RFC 5802, as Kafka speaks it: no channel binding, no
+/// authorisation id, the password used as its UTF-8 bytes as Kafka's own client does).
+///
+/// Pure computation: the caller carries the three messages over SaslAuthenticate. The PBKDF2
+/// step ([`ScramClient::client_final`]) costs thousands of HMACs, so callers run it off the
+/// async workers.
+pub struct ScramClient {
+    hash: ScramHash,
+    password: String,
+    client_first_bare: String,
+    client_nonce: String,
+    /// The server signature the final message must carry, once the proof is sent.
+    expected_server_signature: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ScramClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramClient")
+            .field("hash", &self.hash)
+            .field("client_first_bare", &self.client_first_bare)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramClient {
+    /// A client with a fresh random nonce.
+    pub fn new(hash: ScramHash, username: &str, password: &str) -> Result<Self, ScramError> {
+        use base64::Engine as _;
+        use ring::rand::SecureRandom as _;
+
+        let mut random = [0u8; 24];
+        ring::rand::SystemRandom::new()
+            .fill(&mut random)
+            .map_err(|_| ScramError::Random)?;
+        let nonce = base64::engine::general_purpose::STANDARD_NO_PAD.encode(random);
+        Ok(Self::with_nonce(hash, username, password, &nonce))
+    }
+
+    /// A client with the given nonce (printable, without `,`): for test vectors.
+    pub fn with_nonce(hash: ScramHash, username: &str, password: &str, nonce: &str) -> Self {
+        // RFC 5802 §5.1: `=` and `,` in the name are escaped.
+        let name = username.replace('=', "=3D").replace(',', "=2C");
+        Self {
+            hash,
+            password: password.to_owned(),
+            client_first_bare: format!("n={name},r={nonce}"),
+            client_nonce: nonce.to_owned(),
+            expected_server_signature: None,
+        }
+    }
+
+    /// The first message: GS2 header `n,,` (no channel binding) and the bare part.
+    pub fn client_first(&self) -> String {
+        format!("n,,{}", self.client_first_bare)
+    }
+
+    /// The final message (with the proof) answering the server's first message.
+    pub fn client_final(&mut self, server_first: &str) -> Result<String, ScramError> {
+        use base64::Engine as _;
+        const MESSAGE: &str = "first message";
+
+        let malformed = |reason: &str| ScramError::Malformed {
+            message: MESSAGE,
+            reason: reason.to_owned(),
+        };
+        if self.expected_server_signature.is_some() {
+            return Err(ScramError::State);
+        }
+        let attributes = scram_attributes(server_first);
+        if attributes.iter().any(|(key, _)| *key == 'm') {
+            return Err(malformed("it requires an extension (m=)"));
+        }
+        let find = |key: char| {
+            attributes
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, value)| *value)
+        };
+        let nonce = find('r').ok_or_else(|| malformed("no nonce (r=)"))?;
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
+            return Err(ScramError::Nonce);
+        }
+        let salt = find('s')
+            .and_then(|salt| base64::engine::general_purpose::STANDARD.decode(salt).ok())
+            .ok_or_else(|| malformed("no base64 salt (s=)"))?;
+        let iterations: u64 = find('i')
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| malformed("no iteration count (i=)"))?;
+        let iterations = u32::try_from(iterations)
+            .ok()
+            .filter(|i| *i <= SCRAM_MAX_ITERATIONS)
+            .and_then(std::num::NonZeroU32::new)
+            .ok_or(ScramError::Iterations(iterations))?;
+
+        let mut salted = vec![0u8; self.hash.digest().output_len()];
+        ring::pbkdf2::derive(
+            self.hash.pbkdf2(),
+            iterations,
+            &salt,
+            self.password.as_bytes(),
+            &mut salted,
+        );
+        let salted = ring::hmac::Key::new(self.hash.hmac(), &salted);
+        let client_key = ring::hmac::sign(&salted, b"Client Key");
+        let stored_key = ring::digest::digest(self.hash.digest(), client_key.as_ref());
+        // `biws` is base64 of the GS2 header `n,,`.
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
+        let client_signature = ring::hmac::sign(
+            &ring::hmac::Key::new(self.hash.hmac(), stored_key.as_ref()),
+            auth_message.as_bytes(),
+        );
+        let proof: Vec<u8> = client_key
+            .as_ref()
+            .iter()
+            .zip(client_signature.as_ref())
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = ring::hmac::sign(&salted, b"Server Key");
+        let server_signature = ring::hmac::sign(
+            &ring::hmac::Key::new(self.hash.hmac(), server_key.as_ref()),
+            auth_message.as_bytes(),
+        );
+        self.expected_server_signature = Some(server_signature.as_ref().to_vec());
+        Ok(format!(
+            "{without_proof},p={}",
+            base64::engine::general_purpose::STANDARD.encode(proof)
+        ))
+    }
+
+    /// Checks the server's final message: its signature proves it knows the password too.
+    pub fn verify_server_final(&self, server_final: &str) -> Result<(), ScramError> {
+        use base64::Engine as _;
+
+        let expected = self
+            .expected_server_signature
+            .as_ref()
+            .ok_or(ScramError::State)?;
+        let attributes = scram_attributes(server_final);
+        if let Some((_, error)) = attributes.iter().find(|(key, _)| *key == 'e') {
+            return Err(ScramError::Refused((*error).to_owned()));
+        }
+        let signature = attributes
+            .iter()
+            .find(|(key, _)| *key == 'v')
+            .and_then(|(_, v)| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .ok_or_else(|| ScramError::Malformed {
+                message: "final message",
+                reason: "no base64 signature (v=)".to_owned(),
+            })?;
+        if &signature != expected {
+            return Err(ScramError::ServerSignature);
+        }
+        Ok(())
+    }
+}
+
+/// `k=value` attributes of a SCRAM message, in order.
+fn scram_attributes(message: &str) -> Vec<(char, &str)> {
+    message
+        .split(',')
+        .filter_map(|attribute| {
+            let mut chars = attribute.chars();
+            let key = chars.next()?;
+            let value = chars.as_str().strip_prefix('=')?;
+            Some((key, value))
+        })
+        .collect()
+}
+
+/// SASL/PLAIN's single message: no authorisation id, then the name and password.
+pub fn plain_message(username: &str, password: &str) -> Vec<u8> {
+    format!("\0{username}\0{password}").into_bytes()
+}
+
+/// SASL/OAUTHBEARER's initial client response (RFC 7628) with `token`, no extensions.
+pub fn oauthbearer_message(token: &str) -> Vec<u8> {
+    format!("n,,\u{1}auth=Bearer {token}\u{1}\u{1}").into_bytes()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
@@ -1489,5 +1732,145 @@ pub(crate) mod tests {
         let fresh = sources.source(&credentials("http://a")).unwrap();
         assert!(fresh.cached().is_none());
         assert!(!format!("{fresh:?}").contains("s3cret"));
+    }
+
+    /// RFC 7677 §3's SCRAM-SHA-256 exchange, byte for byte.
+    #[test]
+    fn scram_sha256_follows_the_rfc_7677_example() {
+        let mut client =
+            ScramClient::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(client.client_first(), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        assert_eq!(
+            client.client_final(server_first).unwrap(),
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        client
+            .verify_server_final("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+            .unwrap();
+        assert_eq!(
+            client.verify_server_final("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+            Err(ScramError::ServerSignature)
+        );
+        assert_eq!(
+            client.verify_server_final("e=invalid-proof"),
+            Err(ScramError::Refused("invalid-proof".into()))
+        );
+        assert!(!format!("{client:?}").contains("pencil"));
+    }
+
+    /// The server's side of SCRAM (RFC 5802 §3), from the stored key only: what a broker checks.
+    fn server_accepts(
+        hash: ScramHash,
+        password: &str,
+        salt: &[u8],
+        client_final: &str,
+        auth_message: &str,
+    ) -> bool {
+        use base64::Engine as _;
+        let mut salted = vec![0u8; hash.digest().output_len()];
+        ring::pbkdf2::derive(
+            hash.pbkdf2(),
+            std::num::NonZeroU32::new(4096).unwrap(),
+            salt,
+            password.as_bytes(),
+            &mut salted,
+        );
+        let client_key =
+            ring::hmac::sign(&ring::hmac::Key::new(hash.hmac(), &salted), b"Client Key");
+        let stored_key = ring::digest::digest(hash.digest(), client_key.as_ref());
+        let proof = client_final.rsplit_once(",p=").unwrap().1;
+        let proof = base64::engine::general_purpose::STANDARD
+            .decode(proof)
+            .unwrap();
+        let signature = ring::hmac::sign(
+            &ring::hmac::Key::new(hash.hmac(), stored_key.as_ref()),
+            auth_message.as_bytes(),
+        );
+        let recovered: Vec<u8> = proof
+            .iter()
+            .zip(signature.as_ref())
+            .map(|(p, s)| p ^ s)
+            .collect();
+        ring::digest::digest(hash.digest(), &recovered).as_ref() == stored_key.as_ref()
+    }
+
+    #[test]
+    fn scram_sha512_proof_is_what_the_server_checks() {
+        use base64::Engine as _;
+        let mut client = ScramClient::new(ScramHash::Sha512, "na=me,x", "s3cret").unwrap();
+        let first = client.client_first();
+        let bare = first.strip_prefix("n,,").unwrap().to_owned();
+        assert!(bare.starts_with("n=na=3Dme=2Cx,r="), "{bare}");
+        let nonce = bare.rsplit_once("r=").unwrap().1.to_owned();
+        let salt = b"salt of the earth";
+        let server_first = format!(
+            "r={nonce}srv,s={},i=4096",
+            base64::engine::general_purpose::STANDARD.encode(salt)
+        );
+        let client_final = client.client_final(&server_first).unwrap();
+        let without_proof = client_final.rsplit_once(",p=").unwrap().0;
+        let auth_message = format!("{bare},{server_first},{without_proof}");
+        assert!(server_accepts(
+            ScramHash::Sha512,
+            "s3cret",
+            salt,
+            &client_final,
+            &auth_message
+        ));
+        assert!(!server_accepts(
+            ScramHash::Sha512,
+            "other",
+            salt,
+            &client_final,
+            &auth_message
+        ));
+        // A second proof for the same exchange is refused.
+        assert_eq!(client.client_final(&server_first), Err(ScramError::State));
+    }
+
+    #[test]
+    fn scram_refuses_what_a_broken_server_sends() {
+        let fresh = || ScramClient::with_nonce(ScramHash::Sha256, "u", "p", "abc");
+        let cases = [
+            ("r=xyz,s=c2FsdA==,i=4096", ScramError::Nonce),
+            ("r=abc,s=c2FsdA==,i=4096", ScramError::Nonce),
+            ("r=abcd,s=c2FsdA==,i=0", ScramError::Iterations(0)),
+            (
+                "r=abcd,s=c2FsdA==,i=99999999999",
+                ScramError::Iterations(99_999_999_999),
+            ),
+        ];
+        for (server_first, expected) in cases {
+            assert_eq!(
+                fresh().client_final(server_first),
+                Err(expected),
+                "{server_first}"
+            );
+        }
+        for server_first in [
+            "r=abcd,i=4096",
+            "r=abcd,s=c2FsdA==",
+            "m=ext,r=abcd,s=c2FsdA==,i=1",
+            "s=c2FsdA==,i=1",
+        ] {
+            assert!(
+                matches!(
+                    fresh().client_final(server_first),
+                    Err(ScramError::Malformed { .. })
+                ),
+                "{server_first}"
+            );
+        }
+        assert_eq!(fresh().verify_server_final("v=abc"), Err(ScramError::State));
+    }
+
+    #[test]
+    fn plain_and_oauthbearer_messages() {
+        assert_eq!(plain_message("u", "p"), b"\0u\0p");
+        assert_eq!(
+            oauthbearer_message("tok"),
+            b"n,,\x01auth=Bearer tok\x01\x01"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Kafka clients shared by every `kafka` and `apache-kafka` trigger, through librdkafka
-//! (`rdkafka`).
+//! Kafka clients shared by every `kafka` and `apache-kafka` trigger: librdkafka (`rdkafka`) for
+//! metadata and latest offsets, Windlass's own connections for committed offsets.
 //!
 //! # Why this shape
 //!
@@ -16,17 +16,21 @@
 //!   ListOffsets request per partition-leader broker for all the partitions of a poll, as KEDA
 //!   does. The cluster client reads with `isolation.level=read_uncommitted`, so the answer is the
 //!   high-water mark (Sarama's "newest offset"), not the last stable offset.
-//! - **Committed offsets in one OffsetFetch per group**. `rdkafka` 0.39 has no admin
-//!   ListConsumerGroupOffsets (librdkafka does, but only through `unsafe` FFI, which this workspace
-//!   forbids), and a consumer reads committed offsets for its own `group.id` only. So each group
-//!   gets one small consumer with that `group.id` that **never subscribes** (so it never joins the
-//!   group, takes no partitions and commits nothing), created on first use and shared by every
-//!   trigger reading that group on that cluster. Its cost is librdkafka's threads, one per broker
-//!   plus a few (measured: about 6 per reader on a 3-broker cluster, so 20 groups took the
-//!   process from 22 to 136 threads); that is the price of staying in safe `rdkafka`, and it is
-//!   per group, not per ScaledObject. A reader unused for 15 minutes (its ScaledObject is gone,
-//!   or reads another group) is closed. Thousands of distinct groups on one cluster would want
-//!   an OffsetFetch of our own over one connection to each coordinator instead.
+//! - **Committed offsets without a client per group**: `rdkafka` 0.39 has no admin
+//!   ListConsumerGroupOffsets (librdkafka does, but only through `unsafe` FFI, which this
+//!   workspace forbids), and a librdkafka consumer reads committed offsets for its own
+//!   `group.id` only. So Windlass speaks FindCoordinator and OffsetFetch itself
+//!   ([`crate::kafka_offsets`]): one connection per coordinator broker and credentials, shared
+//!   by every group and trigger, many groups per request on brokers that take them (Kafka 3.0+).
+//!   Measured on librdkafka's three-broker mock cluster: reading 50 groups added no thread and
+//!   opened 3 connections, where the per-group readers below added 314 threads.
+//! - **Per-group readers, the fallback**: where the direct reader cannot serve a cluster (a TLS
+//!   key with a password; a broker without FindCoordinator, OffsetFetch v1+ or, with SASL,
+//!   SaslHandshake v1 and SaslAuthenticate), each group gets one small consumer with that
+//!   `group.id` that **never subscribes** (so it never joins the group, takes no partitions and
+//!   commits nothing), created on first use and shared by every trigger reading that group on
+//!   that cluster. Its cost is librdkafka's threads, about 6 per reader on a 3-broker cluster. A
+//!   reader unused for 15 minutes (its ScaledObject is gone, or reads another group) is closed.
 //! - Clients are not rebuilt after errors: librdkafka reconnects by itself. Closing a client can
 //!   wait on its brokers, so it happens on the blocking pool, never on an async worker.
 //! - Calls are blocking in librdkafka; each runs on tokio's blocking pool with a timeout (the
@@ -38,7 +42,7 @@
 //! and no host-name check; `sasl: plaintext` → `PLAIN`, `scram_sha256`/`scram_sha512` →
 //! `SCRAM-SHA-256`/`SCRAM-SHA-512` with `sasl.username`/`sasl.password`; `oauthbearer` (token
 //! provider `bearer`) → `OAUTHBEARER` with tokens from an
-//! [`OAuthTokenSource`](crate::kafka_auth::OAuthTokenSource).
+//! [`OAuthTokenSource`].
 //!
 //! # OAUTHBEARER tokens
 //!
@@ -75,6 +79,7 @@ use thiserror::Error;
 
 use crate::connections::SharedConnections;
 use crate::kafka_auth::{OAuthClientCredentials, OAuthTokenSource, OAuthTokenSources, TokenError};
+use crate::kafka_offsets::{BrokerError, ConnectionStats, OffsetReaders, Route};
 
 /// Partition ids by topic.
 pub type TopicPartitions = BTreeMap<String, Vec<i32>>;
@@ -124,6 +129,9 @@ pub struct KafkaConnection {
     properties: BTreeMap<String, String>,
     /// Where OAUTHBEARER tokens come from, with `sasl.mechanism=OAUTHBEARER`.
     oauth: Option<OAuthClientCredentials>,
+    /// The same settings, typed, for the direct offset reader ([`crate::kafka_offsets`]).
+    tls: Option<TlsSettings>,
+    sasl: SaslSettings,
 }
 
 /// Properties whose values are secrets: hidden from [`KafkaConnection::identity`].
@@ -194,6 +202,8 @@ impl KafkaConnection {
                 .join(","),
             properties,
             oauth,
+            tls: tls.cloned(),
+            sasl: sasl.clone(),
         }
     }
 
@@ -232,6 +242,16 @@ impl KafkaConnection {
 
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap_servers
+    }
+
+    /// The TLS settings, when TLS is enabled.
+    pub fn tls(&self) -> Option<&TlsSettings> {
+        self.tls.as_ref()
+    }
+
+    /// The SASL settings.
+    pub fn sasl(&self) -> &SaslSettings {
+        &self.sasl
     }
 
     fn config(&self, timeout: Duration) -> ClientConfig {
@@ -293,6 +313,14 @@ pub enum KafkaClientError {
         #[source]
         source: TokenError,
     },
+    /// A direct request ([`crate::kafka_offsets`]) failed.
+    #[error("{operation} on {servers}: {source}")]
+    Broker {
+        operation: &'static str,
+        servers: String,
+        #[source]
+        source: BrokerError,
+    },
 }
 
 fn category_of(code: Option<RDKafkaErrorCode>) -> ErrorCategory {
@@ -326,6 +354,7 @@ impl KafkaClientError {
             Self::Request { source, .. } => category_of(source.rdkafka_error_code()),
             Self::Item { code, .. } => category_of(Some(*code)),
             Self::Token { source, .. } => source.category(),
+            Self::Broker { source, .. } => source.category(),
         }
     }
 
@@ -446,6 +475,9 @@ pub struct KafkaClients {
     idle_reader: Duration,
     /// OAuth token sources by client credentials.
     tokens: OAuthTokenSources,
+    /// Committed offsets over Windlass's own connections, one per coordinator broker; `None`
+    /// reads every group through its own librdkafka reader.
+    offsets: Option<OffsetReaders>,
 }
 
 impl Default for KafkaClients {
@@ -459,6 +491,7 @@ impl fmt::Debug for KafkaClients {
         f.debug_struct("KafkaClients")
             .field("clusters", &self.clusters.len())
             .field("groups", &self.groups.len())
+            .field("offsets", &self.offsets)
             .finish()
     }
 }
@@ -497,12 +530,28 @@ impl KafkaClients {
             reader_use: Mutex::default(),
             idle_reader: idle,
             tokens: OAuthTokenSources::default(),
+            offsets: Some(OffsetReaders::default()),
+        }
+    }
+
+    /// Clients that read committed offsets through one librdkafka reader per group only, as
+    /// before the direct reader existed: the path clusters it cannot serve still take (for
+    /// tests and comparisons).
+    pub fn with_group_readers_only(idle: Duration) -> Self {
+        Self {
+            offsets: None,
+            ..Self::with_idle_reader_limit(idle)
         }
     }
 
     /// How many cluster clients and group readers exist (for tests and diagnostics).
     pub fn counts(&self) -> (usize, usize) {
         (self.clusters.len(), self.groups.len())
+    }
+
+    /// The direct offset reader's connection counts (none without it).
+    pub fn offset_connections(&self) -> Option<&ConnectionStats> {
+        self.offsets.as_ref().map(OffsetReaders::stats)
     }
 
     /// For an OAUTHBEARER connection, its token source with a reusable token in it: fetched now
@@ -664,6 +713,10 @@ impl KafkaClients {
 
     /// The committed offsets of `group` for `partitions`, in one OffsetFetch request. A partition
     /// without a committed offset is −1 (KEDA's `invalidOffset`).
+    ///
+    /// Read over the direct connections of [`crate::kafka_offsets`] (no librdkafka client per
+    /// group); a cluster or credentials they cannot serve is read through the group's own
+    /// librdkafka reader, as before.
     pub async fn committed_offsets(
         &self,
         connection: &KafkaConnection,
@@ -675,6 +728,48 @@ impl KafkaClients {
         if partitions.values().all(Vec::is_empty) {
             return Ok(PartitionOffsets::new());
         }
+        if let Some(offsets) = &self.offsets {
+            let failed = |source| KafkaClientError::Broker {
+                operation: OPERATION,
+                servers: connection.bootstrap_servers.clone(),
+                source,
+            };
+            let tokens = self.bearer_token(OPERATION, connection, timeout).await?;
+            match offsets.route(connection, tokens).map_err(failed)? {
+                Route::Direct(cluster) => {
+                    match cluster.committed_offsets(group, partitions, timeout).await {
+                        Ok(offsets) => return Ok(offsets),
+                        Err(error @ BrokerError::Unsupported { .. }) => {
+                            offsets.fall_back(connection, error.to_string());
+                        }
+                        Err(error) => return Err(failed(error)),
+                    }
+                }
+                Route::Readers(_) => {}
+            }
+        }
+        self.committed_offsets_of_reader(connection, group, partitions, timeout)
+            .await
+    }
+
+    /// Why committed offsets of `connection` are read through per-group librdkafka readers, or
+    /// `None` when they are read directly (or not read yet).
+    pub fn group_reader_reason(&self, connection: &KafkaConnection) -> Option<String> {
+        match &self.offsets {
+            None => Some("the direct offset reader is off".to_owned()),
+            Some(offsets) => offsets.reason(connection),
+        }
+    }
+
+    /// Committed offsets through the group's own librdkafka reader.
+    async fn committed_offsets_of_reader(
+        &self,
+        connection: &KafkaConnection,
+        group: &str,
+        partitions: &TopicPartitions,
+        timeout: Duration,
+    ) -> Result<PartitionOffsets, KafkaClientError> {
+        const OPERATION: &str = "listing consumer group offsets";
         let client = self.group(OPERATION, connection, group, timeout).await?;
         let servers = connection.bootstrap_servers.clone();
         let list = partition_list(partitions);
@@ -914,7 +1009,7 @@ mod tests {
         let connection =
             KafkaConnection::new(&[mock.bootstrap_servers()], None, &SaslSettings::None);
         // Any time at all is too long: the reader of `a` is idle once `b` is asked for.
-        let clients = KafkaClients::with_idle_reader_limit(Duration::ZERO);
+        let clients = KafkaClients::with_group_readers_only(Duration::ZERO);
         let partitions: TopicPartitions = [("t".to_owned(), vec![0])].into_iter().collect();
         let timeout = Duration::from_secs(5);
         for group in ["a", "b"] {

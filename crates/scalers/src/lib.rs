@@ -15,6 +15,7 @@ pub mod http;
 pub mod kafka;
 pub mod kafka_auth;
 pub mod kafka_client;
+pub mod kafka_offsets;
 pub mod nats_client;
 pub mod nats_jetstream;
 pub mod plugin;
