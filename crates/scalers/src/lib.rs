@@ -12,6 +12,7 @@ pub mod decorators;
 pub mod external;
 pub mod external_client;
 pub mod http;
+pub mod insecure_tls;
 pub mod kafka;
 pub mod kafka_auth;
 pub mod kafka_client;
