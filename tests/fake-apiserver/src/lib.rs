@@ -200,6 +200,21 @@ impl View<'_> {
         count_in(&self.store.log, verb, plural, subresource)
     }
 
+    /// How many objects of a kind (in one namespace or all) satisfy `pred`, without copying
+    /// them: cheap enough to run often over thousands of objects.
+    pub fn count_objects(
+        &self,
+        api_version: &str,
+        kind_or_plural: &str,
+        namespace: Option<&str>,
+        pred: impl Fn(&Value) -> bool,
+    ) -> usize {
+        match self.store.def(api_version, kind_or_plural) {
+            Ok(def) => self.store.iter(&def, namespace).filter(|o| pred(o)).count(),
+            Err(_) => 0,
+        }
+    }
+
     /// The request log.
     pub fn requests(&self) -> &[RequestRecord] {
         &self.store.log
@@ -432,6 +447,19 @@ impl FakeApiServer {
     pub fn count(&self, verb: &str, plural: &str, subresource: Option<&str>) -> usize {
         self.shared
             .with(|s| count_in(&s.log, verb, plural, subresource))
+    }
+
+    /// Every request so far, emptying the log in the same step (so none falls between reading
+    /// and clearing): for measuring phases of a long run without copying the whole log.
+    pub fn take_requests(&self) -> Vec<RequestRecord> {
+        self.shared.with(|s| std::mem::take(&mut s.log))
+    }
+
+    /// Runs `f` on a read-only view of the state, once, under the server's lock (do not call
+    /// the handle from inside `f`). For polling a condition at a chosen rate where
+    /// [`FakeApiServer::wait_until`], which re-checks after every change, would be too costly.
+    pub fn inspect<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
+        self.shared.with(|s| f(&View { store: s }))
     }
 
     /// Empties the request log.

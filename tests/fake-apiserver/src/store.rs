@@ -415,6 +415,22 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Objects of a resource, optionally in one namespace, by reference (no copies: for
+    /// inspections that run often over many objects).
+    pub fn iter<'s>(
+        &'s self,
+        def: &ResourceDef,
+        ns: Option<&'s str>,
+    ) -> impl Iterator<Item = &'s Value> + 's {
+        let namespaced = def.namespaced;
+        self.objects
+            .get(&ResKey::of(def))
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(move |((ons, _), _)| !namespaced || ns.is_none_or(|n| n == ons))
+            .map(|(_, v)| v)
+    }
+
     /// Stores the rest of a paginated list; returns the continue token.
     pub fn save_pages(&mut self, rv: u64, rest: Vec<Value>) -> String {
         self.next_page += 1;
@@ -1446,6 +1462,7 @@ impl Store {
         match self.lookup(&def, ns.as_deref(), &name).cloned() {
             None => {
                 let uid = meta_str(&obj, "uid").map(str::to_string);
+                let created_at = meta_str(&obj, "creationTimestamp").map(str::to_string);
                 let status = obj.get("status").cloned();
                 // build the object like a dry-run create, then put status and uid back
                 let ctx = WriteCtx {
@@ -1466,6 +1483,10 @@ impl Store {
                 }
                 if let Some(u) = uid {
                     meta_mut(&mut full).insert("uid".into(), Value::String(u));
+                }
+                // as documented: a given creationTimestamp is kept (objects "created earlier")
+                if let Some(t) = created_at {
+                    meta_mut(&mut full).insert("creationTimestamp".into(), Value::String(t));
                 }
                 let out = self.commit_put(&def, full, EventKind::Added, None);
                 self.settle();

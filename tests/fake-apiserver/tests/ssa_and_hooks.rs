@@ -824,3 +824,53 @@ async fn finalizers_are_a_set_for_apply_and_strategic_merge() {
         ["example.com/two", "example.com/three"]
     );
 }
+
+#[tokio::test]
+async fn put_object_keeps_a_given_creation_timestamp() {
+    let (server, _client) = server().await;
+    let old = "2020-01-02T03:04:05Z";
+    server
+        .put_object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old", "namespace": "default", "creationTimestamp": old}}))
+        .unwrap();
+    server
+        .put_object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new", "namespace": "default"}}))
+        .unwrap();
+    let stamp = |name: &str| {
+        server.get("v1", "configmaps", "default", name).unwrap()["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(stamp("old"), old);
+    assert_ne!(stamp("new"), old, "filled in when not given");
+}
+
+#[tokio::test]
+async fn take_requests_empties_the_log_and_inspect_counts_objects_in_place() {
+    let (server, client) = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    for (name, team) in [("a", "x"), ("b", "y"), ("c", "x")] {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"team": team}}}))
+                .unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let taken = server.take_requests();
+    assert_eq!(taken.len(), 3);
+    assert!(taken.iter().all(|r| r.verb == "create"));
+    assert!(server.requests().is_empty(), "the log was emptied");
+    cms.get("a").await.unwrap();
+    assert_eq!(server.take_requests().len(), 1, "only what came after");
+
+    let team_x = server.inspect(|view| {
+        view.count_objects("v1", "configmaps", Some("default"), |cm| {
+            cm["metadata"]["labels"]["team"] == "x"
+        })
+    });
+    assert_eq!(team_x, 2);
+    let elsewhere = server
+        .inspect(|view| view.count_objects("v1", "configmaps", Some("kube-system"), |_| true));
+    assert_eq!(elsewhere, 0);
+    let unknown = server.inspect(|view| view.count_objects("v1", "widgets", None, |_| true));
+    assert_eq!(unknown, 0);
+}
