@@ -208,19 +208,23 @@ pub async fn run(
 
     let (so_store, so_writer) = reflector::store();
     let mut synced = synced;
-    let so_stream =
-        reflector::reflector(so_writer, watcher(scaled_objects_api.clone(), watch_config))
-            .default_backoff()
-            .inspect(move |event| {
-                if matches!(event, Ok(watcher::Event::InitDone))
-                    && let Some(sender) = synced.take()
-                {
-                    let _ = sender.send(());
-                }
-            })
-            .applied_objects()
-            .filter(move |so| futures::future::ready(so.as_ref().map_or(true, &in_scope)))
-            .predicate_filter(meaningful_change, Default::default());
+    let so_stream = reflector::reflector(
+        so_writer,
+        // Nothing reads managedFields; at 10,000 objects they were half the memory.
+        watcher(scaled_objects_api.clone(), watch_config)
+            .modify(|so: &mut ScaledObject| so.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .inspect(move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone))
+            && let Some(sender) = synced.take()
+        {
+            let _ = sender.send(());
+        }
+    })
+    .applied_objects()
+    .filter(move |so| futures::future::ready(so.as_ref().map_or(true, &in_scope)))
+    .predicate_filter(meaningful_change, Default::default());
 
     let hpas_api: Api<HorizontalPodAutoscaler> = match settings.namespaces.as_slice() {
         [single] => Api::namespaced(client.clone(), single),
@@ -228,24 +232,25 @@ pub async fn run(
     };
     let (hpa_store, hpa_writer) = reflector::store();
     let hpa_watch = watcher::Config::default().labels("app.kubernetes.io/managed-by=keda-operator");
-    let hpa_owners = reflector::reflector(hpa_writer, watcher(hpas_api, hpa_watch))
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(hpa_change, Default::default())
-        .filter_map(|hpa| async move {
-            let hpa = hpa.ok()?;
-            let owner = hpa
-                .metadata
-                .owner_references
-                .as_ref()?
-                .iter()
-                .find(|o| o.kind == "ScaledObject" && o.controller == Some(true))?
-                .clone();
-            Some(
-                ObjectRef::<ScaledObject>::new(&owner.name)
-                    .within(hpa.metadata.namespace.as_deref()?),
-            )
-        });
+    let hpa_owners = reflector::reflector(
+        hpa_writer,
+        watcher(hpas_api, hpa_watch)
+            .modify(|hpa: &mut HorizontalPodAutoscaler| hpa.metadata.managed_fields = None),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(hpa_change, Default::default())
+    .filter_map(|hpa| async move {
+        let hpa = hpa.ok()?;
+        let owner = hpa
+            .metadata
+            .owner_references
+            .as_ref()?
+            .iter()
+            .find(|o| o.kind == "ScaledObject" && o.controller == Some(true))?
+            .clone();
+        Some(ObjectRef::<ScaledObject>::new(&owner.name).within(hpa.metadata.namespace.as_deref()?))
+    });
 
     // Becoming the leader: forget cached status views and reconcile everything.
     let mut leader_changes = leader.clone();

@@ -344,7 +344,8 @@ async fn apply_steps(ctx: &Arc<Context>, so: &ScaledObject) -> Result<Action, Re
         metrics.set_paused(so, pausing_one_way);
     }
     scale_loop::ensure_running(ctx, so);
-    Ok(Action::requeue(Duration::from_secs(300)))
+    // KEDA does not requeue a successful reconcile: the loop does the periodic work.
+    Ok(Action::await_change())
 }
 
 /// `paused` or `paused-replicas`: stop the loop, delete the HPA, pin the replicas.

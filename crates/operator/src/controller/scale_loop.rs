@@ -111,7 +111,8 @@ async fn run(ctx: Arc<Context>, runtime: Arc<ObjectRuntime>, delay: Duration) {
             Duration::from_secs(u64::try_from(so.polling_interval_seconds().max(1)).unwrap_or(30));
         *lock(&runtime.interval) = interval;
         let next = tokio::time::Instant::now() + interval;
-        let scalers = poll(&ctx, &runtime, &so).await;
+        // Boxed: the poll's large state exists only while polling, not while the loop sleeps.
+        let scalers = Box::pin(poll(&ctx, &runtime, &so)).await;
         // Subscribe push sources once per scaler set: `true` asks for a poll now.
         if let Some(scalers) = scalers {
             let identity = Arc::as_ptr(&scalers) as usize;
